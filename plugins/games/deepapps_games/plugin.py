@@ -1,0 +1,3 @@
+"""Hook implementations of the games plugin (registered through the `deepapps` entry point)."""
+
+from deepapps import hookimpl  # noqa: F401  (hooks are added here as the domain grows)

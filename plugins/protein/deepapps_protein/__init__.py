@@ -1,0 +1,1 @@
+"""deepapps_protein: the protein plugin of deepapps. Its hooks live in :mod:`deepapps_protein.plugin`."""
