@@ -36,11 +36,11 @@ def parse_extra(args: list[str]) -> dict[str, Any]:
             if "=" in key:
                 key, value = key.split("=", 1)
                 out[key.replace("-", "_")] = _coerce(value)
+            elif key.startswith("no-"):
+                out[key[3:].replace("-", "_")] = False
             elif i + 1 < len(args) and not args[i + 1].startswith("--"):
                 out[key.replace("-", "_")] = _coerce(args[i + 1])
                 i += 1
-            elif key.startswith("no-"):
-                out[key[3:].replace("-", "_")] = False
             else:
                 out[key.replace("-", "_")] = True
         elif "=" in arg:

@@ -55,9 +55,9 @@ def save_checkpoint(
     """Save a state dict as safetensors with ``metadata`` (any JSON) under one key."""
     from safetensors.torch import save
 
-    clean = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    meta = {METADATA_KEY: json.dumps(metadata or {}, sort_keys=True)}
     try:
+        clean = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+        meta = {METADATA_KEY: json.dumps(metadata or {}, sort_keys=True)}
         blob = save(clean, metadata=meta)
     except Exception as exc:  # shared storage, non-tensors...
         raise CheckpointError(f"cannot save checkpoint {path}: {exc}") from exc

@@ -1,0 +1,134 @@
+"""Boring fixtures (in the spirit of Lightning's BoringModel): a tiny in-process plugin."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+import deepapps
+from deepapps import (
+    BenchReport,
+    DatasetSpec,
+    EvalReport,
+    ModelCard,
+    ModelSpec,
+    Result,
+    Runner,
+    TaskSpec,
+    UIPageSpec,
+    hookimpl,
+)
+
+
+@dataclass(kw_only=True)
+class CountResult(Result):
+    text: str
+    words: int
+
+    def summary(self) -> str:
+        return f"{self.words} words"
+
+
+class WordCounter(Runner):
+    task = "word-count"
+
+    def preprocess(self, item, **kwargs):
+        if not isinstance(item, str):
+            raise deepapps.InputError(f"word-count takes text, got {type(item).__name__}")
+        return item.split()
+
+    def forward(self, prepared, min_len: int = 1, **kwargs):
+        return [w for w in prepared if len(w) >= min_len]
+
+    def postprocess(self, raw, item, **kwargs):
+        return CountResult(text=item, words=len(raw))
+
+
+def make_runner(model, device, **options):
+    return WordCounter(model_name=model.name if hasattr(model, "name") else str(model), device=device, **options)
+
+
+def evaluate(model, dataset, split, limit, device, **options):
+    items = load_split(split)[: limit or None]
+    runner = deepapps.load("word-count", model=model, device=device)
+    correct = sum(runner(text).words == n for text, n in items)
+    return EvalReport("word-count", model, dataset, split, len(items), {"accuracy": correct / len(items)}, 0.0)
+
+
+def bench(model, device, repeat: int = 50, **options):
+    import time
+
+    runner = deepapps.load("word-count", model=model, device=device)
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        runner("a b c d")
+    report = BenchReport("word-count", model, {}, time.perf_counter() - t0)
+    report.add("latency", (time.perf_counter() - t0) / repeat * 1e3, "ms", repeat=repeat)
+    return report
+
+
+def train(model, dataset, out_dir, device, epochs: int = 1, **options):
+    return {"task": "word-count", "epochs": epochs, "out_dir": str(out_dir), "device": device}
+
+
+def load_split(split):
+    data = {"train": [("a b", 2)], "test": [("one two three", 3), ("x", 1), ("", 0)]}
+    return data[split]
+
+
+def render_page():
+    import streamlit as st
+
+    st.title("Word count")
+
+
+class BoringPlugin:
+    """Registers one of everything."""
+
+    @hookimpl
+    def register_tasks(self, register):
+        register(
+            TaskSpec(
+                name="word-count",
+                title="Count words",
+                domain="text",
+                runner=make_runner,
+                default_model="whitespace",
+                inputs="text",
+                outputs="word count",
+                aliases=("wc",),
+                evaluate=evaluate,
+                bench=bench,
+                train=train,
+                default_dataset="tiny-words",
+            )
+        )
+
+    @hookimpl
+    def register_models(self, register):
+        register(ModelSpec(name="whitespace", task="word-count", source="builtin:", card=ModelCard(license="MIT", params=0)))
+
+    @hookimpl
+    def register_datasets(self, register):
+        register(DatasetSpec(name="tiny-words", task="word-count", loader=load_split, splits=("train", "test")))
+
+    @hookimpl
+    def register_ui_pages(self, register):
+        register(UIPageSpec(task="word-count", title="Word count", render=render_page))
+
+    @hookimpl
+    def register_commands(self, cli):
+        import click
+
+        @cli.command(name="boring-hello")
+        def hello():
+            """Say hello."""
+            click.echo("hello from boring")
+
+
+@pytest.fixture
+def boring_plugin():
+    deepapps.register_plugin(BoringPlugin(), "boring")
+    yield
+    deepapps.unregister_plugin("boring")
