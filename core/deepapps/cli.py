@@ -250,6 +250,19 @@ def _split_inputs(tokens: list[str]) -> tuple[list[str], list[str]]:
     return positional, extra
 
 
+def _without_option(argv: list[str], name: str) -> list[str]:
+    """``argv`` minus ``name VALUE`` / ``name=VALUE`` (to re-launch a command under torchrun)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == name:
+            skip = True
+        elif not arg.startswith(name + "="):
+            out.append(arg)
+    return out
+
+
 def _looks_like_input(tok: str) -> bool:
     return os.path.exists(tok) and not tok.replace(".", "").isdigit()
 
@@ -279,7 +292,7 @@ def train(
 ) -> None:
     """Train a model for TASK; shows progress, writes metrics.jsonl, a plot and a checkpoint."""
     if nproc > 1 and "RANK" not in os.environ:
-        argv = [a for a in sys.argv[1:] if not a.startswith("--nproc")]
+        argv = _without_option(sys.argv[1:], "--nproc")
         ctx.exit(__import__("deepapps.runtime.distributed", fromlist=["torchrun"]).torchrun(argv, nproc))
     from .runtime.device import select_device
 

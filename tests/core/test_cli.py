@@ -112,3 +112,10 @@ def test_plugins_json_never_imports_heavy_libraries_and_is_fast():
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "deepapps.cli", "plugins", "--json"], capture_output=True, check=True)
     assert time.perf_counter() - t0 < 10  # generous on a loaded CI box; the figure lives in docs/benchmarks.md
+
+
+def test_nproc_is_removed_before_relaunching_under_torchrun():
+    from deepapps.cli import _without_option
+
+    assert _without_option(["train", "t", "--nproc", "2", "--epochs", "1"], "--nproc") == ["train", "t", "--epochs", "1"]
+    assert _without_option(["train", "t", "--nproc=2"], "--nproc") == ["train", "t"]
