@@ -263,7 +263,25 @@ def _without_option(argv: list[str], name: str) -> list[str]:
     return out
 
 
+# files that are option values (a gallery, a config, weights), never a task's input
+_OPTION_VALUE_SUFFIXES = {
+    ".db",
+    ".sqlite",
+    ".sqlite3",
+    ".yaml",
+    ".yml",
+    ".toml",
+    ".safetensors",
+    ".pt",
+    ".onnx",
+    ".gguf",
+    ".dat",
+}
+
+
 def _looks_like_input(tok: str) -> bool:
+    if Path(tok).suffix.lower() in _OPTION_VALUE_SUFFIXES:
+        return False
     return os.path.exists(tok) and not tok.replace(".", "").isdigit()
 
 
@@ -442,6 +460,8 @@ def ui(port: int, host: str, headless: bool) -> None:
         "true" if headless else "false",
         "--browser.gatherUsageStats",
         "false",
+        "--client.toolbarMode",
+        "minimal",
     ]
     raise SystemExit(subprocess.call(cmd))
 
