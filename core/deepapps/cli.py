@@ -187,7 +187,7 @@ def _verb(task: str, verb: str):
 
 @cli.command(context_settings=PASS_THROUGH)
 @click.argument("task")
-@click.argument("inputs", nargs=-1)
+@click.argument("inputs", nargs=-1, type=click.UNPROCESSED)
 @click.option("--model", "-m", default=None, help="Registered model name, local path, or hub id.")
 @click.option("--device", "-d", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list of results.")
@@ -204,7 +204,13 @@ def run(
     as_json: bool,
     save_dir: str | None,
 ) -> None:
-    """Run TASK on INPUTS. Extra --name VALUE options go to the task (e.g. --conf 0.5)."""
+    """Run TASK on INPUTS (files, folders, text). Extra --name VALUE options go to the task.
+
+    \b
+    Examples:
+      deepapps run object-detection street.jpg --conf 0.4 --json
+      deepapps run object-detection clip.mp4 --track      (inputs first, flags last)
+    """
     import deepapps
 
     # inputs may be interleaved with task options: split them
@@ -229,6 +235,12 @@ def run(
 
 
 def _split_inputs(tokens: list[str]) -> tuple[list[str], list[str]]:
+    """Split ``run``'s tokens, in command-line order, into inputs and task options.
+
+    ``--name VALUE`` and ``--name=VALUE`` are options; a ``--name`` followed by another
+    ``--option`` or by nothing is a flag. Everything else is an input. So write inputs
+    first and flags last (``clip.mp4 --track``), or spell a flag ``--track=true``.
+    """
     positional: list[str] = []
     extra: list[str] = []
     i = 0
@@ -236,12 +248,7 @@ def _split_inputs(tokens: list[str]) -> tuple[list[str], list[str]]:
         tok = tokens[i]
         if tok.startswith("--"):
             extra.append(tok)
-            if (
-                "=" not in tok
-                and i + 1 < len(tokens)
-                and not tokens[i + 1].startswith("--")
-                and not _looks_like_input(tokens[i + 1])
-            ):
+            if "=" not in tok and i + 1 < len(tokens) and not tokens[i + 1].startswith("--"):
                 extra.append(tokens[i + 1])
                 i += 1
         else:
@@ -261,28 +268,6 @@ def _without_option(argv: list[str], name: str) -> list[str]:
         elif not arg.startswith(name + "="):
             out.append(arg)
     return out
-
-
-# files that are option values (a gallery, a config, weights), never a task's input
-_OPTION_VALUE_SUFFIXES = {
-    ".db",
-    ".sqlite",
-    ".sqlite3",
-    ".yaml",
-    ".yml",
-    ".toml",
-    ".safetensors",
-    ".pt",
-    ".onnx",
-    ".gguf",
-    ".dat",
-}
-
-
-def _looks_like_input(tok: str) -> bool:
-    if Path(tok).suffix.lower() in _OPTION_VALUE_SUFFIXES:
-        return False
-    return os.path.exists(tok) and not tok.replace(".", "").isdigit()
 
 
 @cli.command(context_settings=PASS_THROUGH)

@@ -176,3 +176,13 @@ def test_pull_defaults_fetches_each_missing_default(tmp_path, monkeypatch):
         assert invoke("pull").exit_code == 2  # nothing named
     finally:
         unregister_plugin("pullable")
+
+
+def test_run_keeps_command_line_order_between_inputs_and_options():
+    from deepapps.cli import _split_inputs
+
+    tokens = ["clip.mp4", "--gallery", "people.db", "--out", "existing.mp4", "b.jpg", "--track"]
+    assert _split_inputs(tokens) == (
+        ["clip.mp4", "b.jpg"],
+        ["--gallery", "people.db", "--out", "existing.mp4", "--track"],
+    )
