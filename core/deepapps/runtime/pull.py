@@ -59,7 +59,7 @@ def model_path(spec: ModelSpec) -> Path:
         if not path.exists():
             raise ModelNotAvailableError(f"model {spec.name!r}: {path} does not exist")
         return path
-    if kind == "pypi":
+    if kind == "pypi" and spec.pull is None:  # with a pull hook, its converted output is the model
         installed = installed_file(spec)
         if installed is not None:
             return installed

