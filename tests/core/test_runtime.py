@@ -222,3 +222,12 @@ def test_local_path_models(tmp_path):
     assert model_path(ModelSpec(name="local", task="t", source=f"path:{f}")) == f
     with pytest.raises(ModelNotAvailableError, match="does not exist"):
         model_path(ModelSpec(name="local", task="t", source=f"path:{tmp_path / 'gone'}"))
+
+
+def test_atomic_writes_get_normal_permissions(tmp_path):
+    from deepapps.runtime.checkpoint import atomic_write_text
+
+    path = atomic_write_text(tmp_path / "meta.json", "{}")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
