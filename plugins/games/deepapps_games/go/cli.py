@@ -1,0 +1,74 @@
+"""``deepapps go ...``: the GTP engine and the arena against GNU Go (click; heavy imports inside)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+
+@click.group(name="go")
+def go_group() -> None:
+    """Go engine tools: `deepapps go gtp` (for Sabaki/GoGui), `deepapps go arena` (vs GNU Go)."""
+
+
+@go_group.command()
+@click.option(
+    "--model", "-m", default="go-7x7", show_default=True, help="Registered model or .safetensors path."
+)
+@click.option("--visits", default=200, show_default=True, help="Search visits per move.")
+@click.option("--size", default=None, type=int, help="Initial board size (default: the model's).")
+@click.option("--komi", default=None, type=float, help="Initial komi (default: the model's).")
+@click.option("--batch", default=8, show_default=True, help="Leaves evaluated per network call.")
+def gtp(model: str, visits: int, size: int | None, komi: float | None, batch: int) -> None:
+    """Speak GTP on stdin/stdout until `quit`."""
+    from .gtp import GTPEngine, load_player
+
+    player, meta = load_player(model, visits=visits, batch=batch)
+    engine = GTPEngine(
+        player, size=size or meta.get("size", 7), komi=komi if komi is not None else meta.get("komi", 7.5)
+    )
+    engine.serve(sys.stdin, sys.stdout)
+
+
+@go_group.command()
+@click.option("--model", "-m", default="go-7x7", show_default=True)
+@click.option(
+    "--opponent", default="gnugo", show_default=True, help="gnugo, random, or a command line of a GTP engine."
+)
+@click.option("--level", default=1, show_default=True, help="GNU Go level (0-10).")
+@click.option("--games", default=20, show_default=True)
+@click.option("--size", default=7, show_default=True)
+@click.option("--komi", default=7.5, show_default=True)
+@click.option("--visits", default=200, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--sgf-dir", default=None, help="Save every game as SGF in this folder.")
+@click.option("--workers", default=1, show_default=True, help="Parallel game processes.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def arena(model, opponent, level, games, size, komi, visits, seed, sgf_dir, workers, as_json) -> None:
+    """Play GAMES games against an opponent, alternating colours; win rate with a 95% Wilson CI."""
+    from .arena import run_arena
+
+    report = run_arena(
+        model=model,
+        opponent=opponent,
+        level=level,
+        games=games,
+        size=size,
+        komi=komi,
+        visits=visits,
+        seed=seed,
+        sgf_dir=sgf_dir,
+        workers=workers,
+        show_progress=not as_json,
+    )
+    if as_json:
+        click.echo(json.dumps(report))
+    else:
+        lo, hi = report["ci95"]
+        click.echo(
+            f"{report['model']} vs {report['opponent']}: {report['wins']}/{report['games']} wins "
+            f"({report['win_rate']:.1%}, 95% CI {lo:.1%}-{hi:.1%}); as black {report['wins_as_black']}, "
+            f"as white {report['wins_as_white']}; {report['seconds']:.0f} s"
+        )

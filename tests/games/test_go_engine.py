@@ -1,0 +1,311 @@
+"""Search, self-play/training loop, GTP, arena, SGF, pettingzoo play and the runner (tiny nets, fast)."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from deepapps import InputError
+from deepapps_games.go.board import BLACK, WHITE, Board, gtp_to_move
+from deepapps_games.go.mcts import MCTS
+from deepapps_games.go.net import Evaluator, GoNet, NetConfig, load_net, save_net
+from deepapps_games.go.selfplay import MCTSPlayer, RandomPlayer, SelfPlayConfig, match, selfplay, wilson
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("go") / "tiny.safetensors"
+    save_net(path, GoNet(NetConfig(blocks=1, channels=8)), {"size": 5, "komi": 7.5})
+    return path
+
+
+def _capture_position() -> Board:
+    """5x5, black to move; C1 captures four white stones and wins, every other move loses."""
+    b = Board(5, komi=16.5, max_moves=1)  # the next move ends the game (move cap), so it is scored
+    for r in range(4):
+        b.stones[r * 5 + 1] = BLACK
+        b.stones[r * 5 + 2] = WHITE
+        b.stones[r * 5 + 3] = BLACK
+    b.stones[4 * 5 + 1] = BLACK
+    b.stones[4 * 5 + 3] = BLACK
+    return b
+
+
+@pytest.mark.parametrize("batch", [1, 8])
+def test_mcts_finds_capture_to_win(batch):
+    torch.manual_seed(1)
+    ev = Evaluator(GoNet(NetConfig(blocks=1, channels=8)))
+    board = _capture_position()
+    win = gtp_to_move("C1", 5)
+    after = board.copy()
+    after.play(win)
+    assert after.winner() == BLACK and after.stones.count(WHITE) == 0
+    res = MCTS(ev, batch=batch).search(board, 200)
+    assert res.best() == win
+    assert res.value > 0.3  # the search knows black wins
+    top = res.top(1)[0]
+    assert top["move"] == "C1" and top["winrate"] == 1.0
+
+
+def test_batched_search_uses_fewer_network_calls():
+    ev1, ev16 = Evaluator(GoNet(NetConfig(1, 8))), None
+    ev16 = Evaluator(ev1.net)
+    MCTS(ev1, batch=1).search(Board(7), 128)
+    MCTS(ev16, batch=16).search(Board(7), 128)
+    assert ev1.calls >= 128
+    assert ev16.calls < ev1.calls / 5
+    assert ev16.positions >= 128
+
+
+def test_dirichlet_noise_and_temperature():
+    ev = Evaluator(GoNet(NetConfig(1, 8)))
+    m = MCTS(ev, rng=np.random.default_rng(0))
+    m.set_root(Board(5))
+    m.evaluate_pending(m.collect(1))
+    before = m.root.P.copy()
+    m.add_noise()
+    assert not np.allclose(before, m.root.P) and m.root.P.sum() == pytest.approx(1.0)
+    res = m.search(Board(5), 64, reuse=True)
+    rng = np.random.default_rng(0)
+    picks = {res.sample(1.0, rng) for _ in range(50)}
+    assert len(picks) > 1  # temperature 1 samples
+    assert {res.sample(0.0, rng) for _ in range(5)} == {res.best()}
+
+
+def test_selfplay_samples_and_symmetry():
+    from deepapps_games.go.train import symmetry
+
+    ev = Evaluator(GoNet(NetConfig(1, 8)))
+    cfg = SelfPlayConfig(size=5, visits=16, fast_visits=4, full_prob=0.5, concurrent=3, leaves_per_game=2)
+    s, stats = selfplay(ev, cfg, 3, seed=0)
+    assert stats["games"] == 3 and len(s) == stats["positions"] > 0
+    assert s.x.shape[1:] == (10, 5, 5) and s.pi.shape[1] == 26
+    assert np.allclose(s.pi.sum(1), 1.0, atol=1e-5)
+    assert set(np.unique(s.z)) <= {-1.0, 1.0}
+    # the 8 symmetries are distinct permutations that keep policy mass and pass
+    x0, pi0, own0 = s.x[:1], s.pi[:1], s.own[:1]
+    seen = set()
+    for k in range(8):
+        x, pi, own = symmetry(x0, pi0, own0, k)
+        assert pi.sum() == pytest.approx(pi0.sum()) and pi[0, -1] == pi0[0, -1]
+        assert x.sum() == x0.sum() and own.sum() == own0.sum()
+        seen.add(x.tobytes() + pi.tobytes())
+    # a point move maps consistently between stones and policy: rotate a one-hot
+    one = np.zeros((1, 26), np.float32)
+    one[0, 1] = 1
+    planes = np.zeros((1, 10, 5, 5), np.uint8)
+    planes[0, 0, 0, 1] = 1
+    x, pi, _ = symmetry(planes, one, np.zeros((1, 25), np.int8), 1)
+    assert np.argmax(pi[0, :25]) == int(np.flatnonzero(x[0, 0].ravel())[0])
+
+
+def test_training_loop_end_to_end_and_resume(tmp_path):
+    from deepapps_games.go.train import TrainConfig, run_training
+
+    cfg = TrainConfig(
+        size=5,
+        blocks=1,
+        channels=8,
+        workers=1,
+        minutes=30,  # max_games stops it; minutes counts across resumes
+        max_games=8,
+        visits=8,
+        fast_visits=4,
+        concurrent=4,
+        games_per_chunk=4,
+        min_buffer=16,
+        batch_size=16,
+        reuse=2,
+        gate_every=4,
+        gate_games=2,
+        gate_visits=4,
+        eval_games=2,
+        eval_visits=4,
+    )
+    out = run_training(cfg, tmp_path, show_progress=False)
+    assert out["games"] >= 8 and out["steps"] > 0
+    for name in (
+        "model.safetensors",
+        "best.safetensors",
+        "candidate.safetensors",
+        "optimizer.safetensors",
+        "replay.safetensors",
+        "metrics.jsonl",
+        "elo.png",
+    ):
+        assert (tmp_path / name).exists(), name
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert rows and {
+        "gate_win_rate",
+        "win_rate_vs_random",
+        "elo",
+        "policy_loss",
+        "value_loss",
+        "ownership_loss",
+    } <= set(rows[-1])
+    net, meta = load_net(tmp_path / "model.safetensors")
+    assert meta["train_config"]["size"] == 5
+    # resume continues the counters
+    cfg.max_games = 12
+    out2 = run_training(cfg, tmp_path, resume=True, show_progress=False)
+    assert out2["games"] >= 12 and out2["steps"] >= out["steps"]
+    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) >= len(rows)
+    # the trained model plays a match against the random player
+    rep = match(MCTSPlayer(Evaluator(net), visits=8), RandomPlayer(0), 2, 5, 7.5)
+    assert rep["games"] == 2 and 0 <= rep["wins"] <= 2
+
+
+def test_wilson_interval():
+    lo, hi = wilson(95, 100)
+    assert lo == pytest.approx(0.8882, abs=1e-3) and hi == pytest.approx(0.9785, abs=1e-3)
+    assert wilson(0, 10)[0] == 0.0
+
+
+GTP_SCRIPT = """protocol_version
+1 name
+boardsize 5
+komi 6.5
+play black C3
+play white C3
+play white Z9
+genmove white
+frobnicate
+boardsize 99
+undo
+showboard
+final_score
+known_command genmove
+known_command dance
+list_commands
+quit
+"""
+
+
+def test_gtp_scripted_exchange(tiny_model):
+    from deepapps_games.go.gtp import GTPEngine, load_player
+
+    player, meta = load_player(str(tiny_model), visits=8)
+    engine = GTPEngine(player, size=meta["size"], komi=meta["komi"])
+    out = io.StringIO()
+    engine.serve(io.StringIO(GTP_SCRIPT), out)
+    replies = [r for r in out.getvalue().split("\n\n") if r]
+    assert replies[0] == "= 2"
+    assert replies[1] == "=1 deepapps-go"
+    assert replies[2:5] == ["=", "=", "="]
+    assert replies[5].startswith("? illegal move") and "occupied" in replies[5]
+    assert replies[6].startswith("? invalid coordinate")
+    assert replies[7].startswith("= ") and len(replies[7].split()[1]) >= 2  # a vertex
+    assert replies[8] == "? unknown command"
+    assert replies[9].startswith("? unacceptable size")
+    assert replies[10] == "="
+    assert "X" in replies[11] and "O" not in replies[11]  # undo removed white's move
+    assert replies[12] == "= B+18.5"  # one black stone owns the 5x5 board: 25 - 6.5
+    assert replies[13:15] == ["= true", "= false"]
+    assert "genmove" in replies[15] and "final_score" in replies[15]
+    assert replies[16] == "=" and engine.quit
+
+
+def test_gtp_cli_subprocess(tiny_model):
+    proc = subprocess.run(
+        [sys.executable, "-m", "deepapps.cli", "go", "gtp", "--model", str(tiny_model), "--visits", "8"],
+        input="boardsize 5\nplay b A1\ngenmove w\nplay b A1\nquit\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    replies = [r for r in proc.stdout.split("\n\n") if r]
+    assert replies[0] == "=" and replies[1] == "="
+    assert replies[2].startswith("= ")
+    assert replies[3].startswith("? illegal move")
+    assert replies[-1] == "="
+
+
+def test_game_against_gnugo_5x5(tiny_model):
+    from deepapps_games.go.arena import find_gnugo, run_arena
+
+    if find_gnugo() is None:
+        pytest.skip("gnugo is not installed (apt-get install gnugo); skipping the GNU Go game")
+    rep = run_arena(
+        model=str(tiny_model),
+        opponent="gnugo",
+        level=1,
+        games=2,
+        size=5,
+        komi=7.5,
+        visits=8,
+        show_progress=False,
+    )
+    assert rep["games"] == 2 and len(rep["results"]) == 2
+    assert all(r[1][0] in "BW" for r in rep["results"])
+    assert rep["ci95"][0] <= rep["win_rate"] <= rep["ci95"][1]
+
+
+def test_agent_plays_inside_pettingzoo(tiny_model):
+    pytest.importorskip("pettingzoo")
+    from deepapps_games.go.pz import PettingZooAgent, RandomEnvAgent, play_in_env
+
+    net, _ = load_net(tiny_model)
+    agent = PettingZooAgent(Evaluator(net), visits=8)
+    out = play_in_env(agent, RandomEnvAgent(0), size=5, komi=7.5)
+    assert out["steps"] > 5
+    assert sorted(out["rewards"].values()) == [-1, 1]
+
+
+def test_sgf_round_trip_and_errors(tmp_path):
+    from deepapps_games.go.sgf import parse_sgf, read_sgf, write_sgf
+
+    moves = [gtp_to_move(v, 7) for v in ("D4", "C3", "pass", "E5")]
+    text = write_sgf(moves, 7, 7.5, result="B+3.5", black="me", white="you]x")
+    game = parse_sgf(text)
+    assert [m for _, m in game.moves] == moves and game.komi == 7.5 and game.properties["PW"] == "you]x"
+    assert [c for c, _ in game.moves] == [BLACK, WHITE, BLACK, WHITE]
+    # variations: the main line is the first branch
+    g2 = parse_sgf("(;SZ[5]AB[aa][bb];B[cc](;W[dd];B[ee])(;W[ab]))")
+    assert len(g2.moves) == 3 and g2.setup_black == [0, 6]
+    for bad, msg in [
+        ("hello", "no '('"),
+        ("(;SZ[7];B[cc]", "expected ')'"),
+        ("(;SZ[7];B[zz])", "bad point"),
+        ("(;SZ[7];B[cc];W[cc])", "illegal"),
+        ("(;SZ[abc])", "board size"),
+        ("(;GM[3])", "not Go"),
+    ]:
+        with pytest.raises(InputError, match=re.escape(msg)):
+            parse_sgf(bad)
+    p = tmp_path / "g.sgf"
+    p.write_text(text)
+    assert read_sgf(p).size == 7
+    with pytest.raises(InputError, match="does not exist"):
+        read_sgf(tmp_path / "missing.sgf")
+
+
+def test_runner_analyses_sgf_and_move_lists(tiny_model, tmp_path):
+    from deepapps_games.go.runner import make_runner
+
+    runner = make_runner(str(tiny_model), device="cpu", visits=24)
+    res = runner("C3 B2 pass")
+    assert res.size == 5 and res.to_play == "white" and res.moves_played == 3
+    assert 0.0 <= res.win_probability <= 1.0 and res.visits >= 23
+    assert sum(m["visits"] for m in res.top_moves) <= res.visits and res.top_moves[0]["move"] == res.best_move
+    d = res.to_dict()
+    assert "top_moves" in d and "_board" not in d
+    assert res.plot().size[0] > 100
+    sgf = tmp_path / "g.sgf"
+    sgf.write_text("(;GM[1]SZ[5]KM[0.5];B[cc];W[bb])")
+    res2 = runner(str(sgf))
+    assert res2.to_play == "black" and res2.komi == 0.5 and "sgf" in res2.source
+    with pytest.raises(InputError):
+        runner("C3 C3")
+    with pytest.raises(InputError):
+        runner("Q99")
