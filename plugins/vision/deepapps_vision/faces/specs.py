@@ -62,7 +62,7 @@ def models() -> list[ModelSpec]:
                     "note": (
                         "99.38% on the LFW benchmark as published by dlib (dlib.net blog, 2017); not "
                         "re-measured here (LFW is not available offline). Measured figures: "
-                        "docs/benchmarks-faces.md"
+                        "docs/benchmarks.md"
                     ),
                 },
                 metrics_command="deepapps eval face-recognition --json",
