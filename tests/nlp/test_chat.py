@@ -190,3 +190,13 @@ def test_docs_retrieval_cites_chunks(tiny_model_dir, tmp_path):
     assert r.citations and r.citations[0]["source"] == "refunds.md"
     assert r.citations[0]["n"] == 1
     assert "Refunds are possible" in r.messages[0]["content"]
+
+
+def test_loading_a_model_leaves_global_grad_mode_alone(tiny_model_dir):
+    import torch
+
+    from deepapps_nlp.models import load_model
+
+    assert torch.is_grad_enabled()
+    load_model(str(tiny_model_dir), "cpu")
+    assert torch.is_grad_enabled()

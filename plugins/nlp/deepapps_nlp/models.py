@@ -128,7 +128,7 @@ def load_model(
             f"cannot load model {location!r}: {str(exc).splitlines()[0]}{hint}"
         ) from exc
     lm.to(device).eval()
-    torch.set_grad_enabled(False)
+    lm.requires_grad_(False)  # inference only; never flip the global grad mode of the caller
     default_template = False
     if not getattr(tokenizer, "chat_template", None):
         tokenizer.chat_template = DEFAULT_CHAT_TEMPLATE
