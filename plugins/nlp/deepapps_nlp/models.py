@@ -95,7 +95,6 @@ def load_model(
     context_window: int | None = None,
 ) -> LoadedModel:
     """Load a causal LM + tokenizer (folder, hub id, ``.gguf`` file, or registered spec)."""
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     name, location = resolve_model_path(model)
