@@ -7,7 +7,7 @@ The public API is imported on first use, so ``import deepapps_games`` stays ligh
 
 from __future__ import annotations
 
-from typing import Any
+from deepapps.lazy import lazy_exports
 
 __all__ = ["MCTS", "Board", "GTPEngine", "GoNet", "PettingZooAgent", "load_net", "load_player"]
 
@@ -21,10 +21,4 @@ _LAZY = {
     "PettingZooAgent": "deepapps_games.go.pz",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'deepapps_games' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -8,7 +8,7 @@ Hooks live in :mod:`deepapps_nlp.plugin`. The public API is imported lazily so t
 
 from __future__ import annotations
 
-from typing import Any
+from deepapps.lazy import lazy_exports
 
 __all__ = ["PRESETS", "Chat", "ChatResult", "ChatStream", "ConversationStore", "DocIndex", "SamplingParams"]
 
@@ -22,10 +22,4 @@ _LAZY = {
     "DocIndex": "deepapps_nlp.retrieval",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'deepapps_nlp' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -6,7 +6,7 @@ the names are loaded on first use, so the plugin's registration never imports dl
 
 from __future__ import annotations
 
-from typing import Any
+from deepapps.lazy import lazy_exports
 
 __all__ = ["Face", "FaceRecognizer", "Gallery", "Verification"]
 
@@ -17,10 +17,4 @@ _LAZY = {
     "Gallery": "deepapps_vision.faces.gallery",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(name)
+__getattr__ = lazy_exports(__name__, _LAZY)
