@@ -71,6 +71,38 @@ def test_tiny_training_writes_metrics_plot_and_safetensors(tiny_run):
     assert meta["yaml"]["scales"] == {"n": [0.5, 0.125, 1024]} and meta["yaml"]["nc"] == len(CLASSES)
 
 
+def test_fine_tuning_starts_from_the_given_weights(tiny_run, tiny_data, tmp_path):
+    """A .safetensors start must be trained further, not silently replaced by a fresh model."""
+    import torch
+
+    from deepapps_vision.detection.train import _start_model, train
+
+    out, _ = tiny_run
+    start, _ = _start_model(str(out / "model.safetensors"), "yolo11n.yaml")
+    assert start.ckpt, "without a checkpoint ultralytics rebuilds the model from its yaml"
+    before = {k: v.clone() for k, v in start.model.state_dict().items()}
+    summary = train(
+        model=str(out / "model.safetensors"),
+        dataset=str(tiny_data),
+        out_dir=tmp_path,
+        device="cpu",
+        epochs=1,
+        imgsz=64,
+        batch=4,
+        workers=0,
+        plots=False,
+        lr0=1e-6,
+        warmup_epochs=0,
+    )
+    from deepapps.runtime.checkpoint import load_checkpoint
+
+    after, meta = load_checkpoint(summary["model"])
+    assert meta["trained_from"].endswith("model.safetensors")
+    key = next(k for k in after if k.endswith("conv.weight"))
+    # a tiny learning rate keeps the weights next to where they started; a fresh init would not be
+    assert torch.allclose(after[key].float(), before[key].float(), atol=1e-2)
+
+
 def test_tiny_model_predicts_and_user_pt_goes_through_ultralytics(tiny_run, tiny_data):
     out, summary = tiny_run
     image = next((tiny_data.parent / "images" / "train").glob("*.jpg"))

@@ -50,7 +50,11 @@ def _start_model(model: Any, arch: str):
 
         text = str(model_path(registry.model(text)))
     if text.endswith(".safetensors"):
-        return ultra.load_safetensors(text), text
+        start = ultra.load_safetensors(text)
+        # ultralytics fine-tunes from the loaded weights only when the model carries a checkpoint;
+        # without one it would silently rebuild a fresh model from the yaml
+        start.ckpt = {"model": start.model}
+        return start, text
     return ultra.yolo(text), text
 
 
