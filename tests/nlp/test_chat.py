@@ -200,3 +200,41 @@ def test_loading_a_model_leaves_global_grad_mode_alone(tiny_model_dir):
     assert torch.is_grad_enabled()
     load_model(str(tiny_model_dir), "cpu")
     assert torch.is_grad_enabled()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"temperature": 0, "max_tokens": 12, "min_tokens": 12},
+        {"temperature": 0, "max_tokens": 12, "repetition_penalty": 1.3},
+        {"temperature": 0.9, "top_p": 0.8, "seed": 3, "max_tokens": 12, "min_tokens": 6},
+    ],
+)
+def test_decode_loop_matches_model_generate(tiny_chat, options):
+    """The streaming loop (caller's thread, KV cache) gives model.generate's tokens exactly."""
+    import torch
+
+    prep = tiny_chat.prepare("Tell me about refunds", **options)
+    ours = list(tiny_chat.decode(prep))
+    ids = torch.tensor([prep["input_ids"]])
+    if prep["params"].seed is not None:
+        torch.manual_seed(prep["params"].seed)
+    with torch.inference_mode():
+        out = tiny_chat.loaded.model.generate(
+            input_ids=ids, attention_mask=torch.ones_like(ids), **tiny_chat.generation_kwargs(prep)
+        )
+    theirs = out[0, ids.shape[1] :].tolist()
+    eos = set(tiny_chat.generation_kwargs(prep)["eos_token_id"] or [])
+    while theirs and theirs[-1] in eos and len(theirs) > len(ours):  # generate pads after EOS
+        theirs.pop()
+    assert ours == theirs
+    assert len(ours) >= min(options.get("min_tokens", 1), 12)
+
+
+def test_stream_runs_in_the_callers_thread(tiny_chat):
+    before = threading.active_count()
+    stream = tiny_chat.stream_reply("Hello", max_tokens=5, min_tokens=5)
+    seen = []
+    for _ in stream:
+        seen.append(threading.active_count())
+    assert seen and max(seen) == before

@@ -14,7 +14,9 @@ import pytest
 
 @pytest.fixture
 def real_home(monkeypatch):
-    folder = Path(os.environ.get("DEEPAPPS_TEST_MODELS_HOME", Path.home() / ".cache" / "deepapps-test-models"))
+    folder = Path(
+        os.environ.get("DEEPAPPS_TEST_MODELS_HOME", Path.home() / ".cache" / "deepapps-test-models")
+    )
     monkeypatch.setenv("DEEPAPPS_HOME", str(folder))
     return folder
 

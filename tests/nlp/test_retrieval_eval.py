@@ -96,6 +96,37 @@ def test_eval_and_bench_run_on_tiny_model(tiny_model_dir):
     assert b["setup"]["runs"]["api"][0]["tokens"] == 4
 
 
+def test_eval_on_a_users_question_file(tiny_model_dir, tmp_path):
+    import json
+
+    from deepapps_nlp.evaluation import evaluate, load_questions
+
+    qa = tmp_path / "mine.jsonl"
+    qa.write_text(
+        json.dumps({"question": "Say anything.", "check": {"type": "regex", "pattern": "."}})
+        + "\n\n"
+        + json.dumps({"id": "never", "question": "Say hi.", "check": {"type": "contains", "any": ["☃☃"]}})
+        + "\n"
+    )
+    name, items = load_questions(qa)
+    assert name == "mine.jsonl" and [i["id"] for i in items] == ["mine-1", "never"]
+    report = evaluate(str(tiny_model_dir), dataset=str(qa), max_tokens=4, device="cpu").to_dict()
+    assert report["n"] == 2 and report["dataset"].startswith("mine.jsonl")
+    by_id = {r["id"]: r["correct"] for r in report["extra"]["answers"]}
+    assert by_id["never"] is False  # the tiny model never writes two snowmen
+    assert by_id["mine-1"] is bool(report["extra"]["answers"][0]["answer"].strip())
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "x", "check": {"type": "vibes"}}\n')
+    with pytest.raises(InputError, match="bad.jsonl:1: check type 'vibes'"):
+        load_questions(bad)
+    bad.write_text("{not json\n")
+    with pytest.raises(InputError, match="bad.jsonl:1: not valid JSON"):
+        load_questions(bad)
+    with pytest.raises(InputError, match="unknown chat dataset 'nope'"):
+        load_questions("nope")
+
+
 @pytest.fixture(scope="module")
 def tiny_embedder(tmp_path_factory):
     """A tiny random BERT + trained tokenizer, loaded through Embedder like all-MiniLM-L6-v2."""

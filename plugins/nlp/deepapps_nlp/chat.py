@@ -21,7 +21,6 @@ raw prompt string without the chat template).
 from __future__ import annotations
 
 import os
-import queue
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -152,45 +151,41 @@ def normalize_messages(messages: Any) -> list[dict[str, str]]:
     return out
 
 
-class _Streamer:
-    """A transformers streamer: turns new token ids into text deltas, applies stop strings.
+class _TextDeltas:
+    """Turns generated token ids into text deltas and applies stop strings.
 
     Text that could be the start of a stop string, or an incomplete UTF-8 character, is held
-    back until it is certain; a completed stop string ends generation (via ``done``).
+    back until it is certain; a completed stop string sets ``stopped`` (generation then ends).
     """
 
-    def __init__(self, tokenizer: Any, stop: Sequence[str], prompt_len: int) -> None:
+    def __init__(self, tokenizer: Any, stop: Sequence[str]) -> None:
         self.tokenizer = tokenizer
         self.stop = tuple(stop)
         self.ids: list[int] = []
-        self.prompt_seen = False
-        self.prompt_len = prompt_len
         self.emitted = 0
         self.text = ""
         self.stopped = False  # a stop string matched
-        self.queue: queue.Queue = queue.Queue()
         self.first_token_time: float | None = None
-        self.overhead_s = 0.0  # time spent here (decoding, stop strings) inside generate()
+        self.overhead_s = 0.0  # time spent here (decoding, stop strings) between decoding steps
 
-    def put(self, value: Any) -> None:
-        if not self.prompt_seen:  # generate() first sends the prompt
-            self.prompt_seen = True
-            return
+    def add(self, token: int) -> str:
+        """Take one new token; return the text that is now certain (possibly "")."""
         if self.stopped:
-            return
+            return ""
         t0 = time.perf_counter()
         if self.first_token_time is None:
             self.first_token_time = t0
-        self.ids.extend(int(v) for v in value.reshape(-1).tolist())
+        self.ids.append(token)
         self.text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
-        self._emit(final=False)
+        piece = self._emit(final=False)
         self.overhead_s += time.perf_counter() - t0
+        return piece
 
-    def end(self) -> None:
-        self._emit(final=True)
-        self.queue.put(None)
+    def finish(self) -> str:
+        """The text held back so far, once generation has ended."""
+        return self._emit(final=True)
 
-    def _emit(self, final: bool) -> None:
+    def _emit(self, final: bool) -> str:
         text = self.text
         limit = len(text)
         for s in self.stop:
@@ -208,28 +203,19 @@ class _Streamer:
                         limit -= k
                         break
         if limit > self.emitted:
-            self.queue.put(text[self.emitted : limit])
+            piece = text[self.emitted : limit]
             self.emitted = limit
-
-
-class _Stopper:
-    """A StoppingCriteria: stop when cancelled or when a stop string matched."""
-
-    def __init__(self, streamer: _Streamer, cancel: threading.Event) -> None:
-        self.streamer, self.cancel = streamer, cancel
-
-    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-        import torch
-
-        done = self.cancel.is_set() or self.streamer.stopped
-        return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
+            return piece
+        return ""
 
 
 class ChatStream:
     """An iterator of text deltas for one reply; ``result`` holds the ChatResult once it ends.
 
-    ``cancel()`` (from any thread) stops generation at the next token, e.g. when an HTTP client
-    disconnects. Iterating to the end is what finishes the result.
+    Decoding runs in the thread that iterates, one token per step (no background thread), so a
+    reply costs what ``model.generate`` costs. ``cancel()`` (from any thread) stops generation at
+    the next token, e.g. when an HTTP client disconnects; closing the iterator early does too.
+    Iterating to the end is what finishes the result.
     """
 
     def __init__(self, chat: Chat, prepared: dict[str, Any]) -> None:
@@ -237,9 +223,8 @@ class ChatStream:
         self.prepared = prepared
         self.result: ChatResult | None = None
         self._cancel = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
-        self._streamer: _Streamer | None = None
+        self._started = False
+        self._deltas: _TextDeltas | None = None
         self.t_start = prepared["t_start"]
         self.on_done: list[Any] = []  # callables(result) run when the reply is complete
 
@@ -251,62 +236,54 @@ class ChatStream:
         return self._cancel.is_set()
 
     def __iter__(self) -> Iterator[str]:
-        if self._thread is not None:
+        if self._started:
             raise RuntimeError("a ChatStream can be iterated only once; read .result or start a new reply")
+        self._started = True
         chat, prep = self.chat, self.prepared
         lm = chat.loaded
         params: SamplingParams = prep["params"]
-        streamer = _Streamer(lm.tokenizer, params.stop, prep["prompt_tokens"])
-        self._streamer = streamer
+        deltas = _TextDeltas(lm.tokenizer, params.stop)
+        self._deltas = deltas
+        first: float | None = None
         lm.lock.acquire()  # one generation at a time on this model: requests are served in turn
         try:
-            self._thread = threading.Thread(target=self._generate, args=(streamer,), daemon=True)
             t_gen = time.perf_counter()
-            self._thread.start()
-            first: float | None = None
-            while True:
-                piece = streamer.queue.get()
-                if piece is None:
+            for token in chat.decode(prep, self._cancel):
+                piece = deltas.add(token)
+                if piece:
+                    if first is None:
+                        first = time.perf_counter()
+                    yield piece
+                if deltas.stopped:
                     break
+            tail = deltas.finish()
+            if tail:
                 if first is None:
                     first = time.perf_counter()
-                yield piece
-            self._thread.join()
-            if self._error is not None:
-                raise self._error
+                yield tail
             t_end = time.perf_counter()
         finally:
-            if self._thread is not None and self._thread.is_alive():
-                self._cancel.set()  # the consumer went away (generator closed): stop generating
-                self._thread.join()
             lm.lock.release()
-        n = len(streamer.ids)
+        n = len(deltas.ids)
         if self._cancel.is_set():
             reason = "cancelled"
-        elif streamer.stopped or (n < prep["max_new"]):
+        elif deltas.stopped or (n < prep["max_new"]):
             reason = "stop"
         else:
             reason = "length"
-        decode_s = t_end - (streamer.first_token_time or t_gen)
+        decode_s = t_end - (deltas.first_token_time or t_gen)
         self.result = chat._finish(
             prep,
-            text=streamer.text,
+            text=deltas.text,
             completion_tokens=n,
             finish_reason=reason,
             ttft_ms=((first or t_end) - self.t_start) * 1e3,
             tps=(n - 1) / decode_s if n > 1 and decode_s > 0 else None,
             generate_ms=(t_end - t_gen) * 1e3,
         )
-        self.result.timings["streamer_overhead"] = round(streamer.overhead_s * 1e3, 3)
+        self.result.timings["streamer_overhead"] = round(deltas.overhead_s * 1e3, 3)
         for callback in self.on_done:
             callback(self.result)
-
-    def _generate(self, streamer: _Streamer) -> None:
-        try:
-            self.chat._generate(self.prepared, streamer, self._cancel)
-        except BaseException as exc:  # surfaced in the consumer thread
-            self._error = exc
-            streamer.queue.put(None)
 
     def text(self) -> str:
         """Consume the stream and return the whole reply."""
@@ -488,23 +465,65 @@ class Chat(Runner):
             kwargs.update(do_sample=True, temperature=float(p.temperature), top_p=float(p.top_p), top_k=0)
         return {k: v for k, v in kwargs.items() if v is not None or k in ("temperature", "top_p", "top_k")}
 
-    def _generate(self, prep: dict[str, Any], streamer: _Streamer, cancel: threading.Event) -> None:
+    def decode(self, prep: dict[str, Any], cancel: threading.Event | None = None) -> Iterator[int]:
+        """Generate token ids for a prepared prompt, one per step, in the calling thread.
+
+        The same decoding as ``model.generate(**generation_kwargs(prep))`` (greedy at
+        temperature 0, else temperature + top-p sampling; repetition penalty; no end-of-sequence
+        before ``min_tokens``), written as a loop over the model with its KV cache so that each
+        token reaches the caller as soon as it exists, without a streaming thread. The
+        end-of-sequence token, when reached, is the last id yielded.
+        """
         import torch
-        from transformers import StoppingCriteriaList
+        from transformers import (
+            LogitsProcessorList,
+            RepetitionPenaltyLogitsProcessor,
+            TemperatureLogitsWarper,
+            TopPLogitsWarper,
+        )
 
         lm = self.loaded
+        model = lm.model
         p: SamplingParams = prep["params"]
+        max_new = prep["max_new"]
+        eos = set(self.generation_kwargs(prep).get("eos_token_id") or [])
+        eos_ids = sorted(eos)
+        min_new = min(p.min_tokens, max_new)
+        sample = p.temperature > 0
+        processors = LogitsProcessorList()
+        if p.repetition_penalty != 1.0:
+            processors.append(RepetitionPenaltyLogitsProcessor(p.repetition_penalty))
+        if sample:
+            processors.append(TemperatureLogitsWarper(float(p.temperature)))
+            if p.top_p < 1:
+                processors.append(TopPLogitsWarper(float(p.top_p)))
         if p.seed is not None:
             torch.manual_seed(p.seed)
-        ids = torch.tensor([prep["input_ids"]], dtype=torch.long, device=lm.device)
+        seq = torch.tensor([prep["input_ids"]], dtype=torch.long, device=lm.device)
         with torch.inference_mode():
-            lm.model.generate(
-                input_ids=ids,
-                attention_mask=torch.ones_like(ids),
-                streamer=streamer,
-                stopping_criteria=StoppingCriteriaList([_Stopper(streamer, cancel)]),
-                **self.generation_kwargs(prep),
-            )
+            # the prompt: only the last position's logits are needed (as generate() does)
+            args = lm.forward_args
+            cache_kw = args["cache"]
+            out = model(input_ids=seq, use_cache=True, **args["prompt"])
+            for step in range(max_new):
+                if cancel is not None and cancel.is_set():
+                    return
+                logits = out.logits[:, -1, :].to(dtype=torch.float32)
+                if step < min_new and eos_ids:
+                    logits[:, eos_ids] = float("-inf")
+                if processors:
+                    logits = processors(seq, logits)
+                if sample:
+                    nxt = torch.multinomial(torch.softmax(logits, dim=-1), num_samples=1)
+                else:
+                    nxt = torch.argmax(logits, dim=-1, keepdim=True)
+                token = int(nxt)
+                yield token
+                if token in eos or step + 1 == max_new:
+                    return
+                if processors:
+                    seq = torch.cat([seq, nxt], dim=1)
+                out = model(input_ids=nxt, use_cache=True, **{cache_kw: out[cache_kw]})
 
     def _finish(
         self,

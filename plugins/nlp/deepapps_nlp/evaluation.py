@@ -32,6 +32,51 @@ def load_chat_qa(split: str = "test", **_: Any) -> list[dict[str, Any]]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
+CHECK_TYPES = ("contains", "number", "regex", "json")
+
+
+def load_questions(dataset: str | Path | None = "chat-qa") -> tuple[str, list[dict[str, Any]]]:
+    """``(name, questions)`` for ``--dataset``: ``chat-qa`` (bundled) or a JSONL file of your own.
+
+    Each line of a file is ``{"question": ..., "check": {"type": ..., ...}}`` with optional
+    ``id`` and ``category``; check types are those of :func:`score`.
+    """
+    if dataset in (None, "", "chat-qa"):
+        return "chat-qa", load_chat_qa()
+    path = Path(str(dataset)).expanduser()
+    if not path.is_file():
+        raise InputError(
+            f"unknown chat dataset {str(dataset)!r}: use 'chat-qa' (bundled) or the path of a JSONL file "
+            'with one {"question": ..., "check": {"type": "contains", "any": [...]}} object per line'
+        )
+    items = []
+    with open(path, encoding="utf-8") as fh:
+        for no, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path}:{no}: not valid JSON ({exc.msg}); fix that line") from exc
+            check = item.get("check") if isinstance(item, dict) else None
+            if (
+                not isinstance(item, dict)
+                or not isinstance(item.get("question"), str)
+                or not isinstance(check, dict)
+            ):
+                raise InputError(f'{path}:{no}: each line needs a "question" string and a "check" object')
+            if check.get("type") not in CHECK_TYPES:
+                raise InputError(
+                    f"{path}:{no}: check type {check.get('type')!r} is not one of {', '.join(CHECK_TYPES)}"
+                )
+            item.setdefault("id", f"{path.stem}-{no}")
+            item.setdefault("category", "questions")
+            items.append(item)
+    if not items:
+        raise InputError(f"{path} holds no questions")
+    return path.name, items
+
+
 def load_faq(split: str = "test", **_: Any) -> dict[str, Any]:
     """``{"folder": FAQ documents folder, "questions": [{question, source, key}]}``."""
     with open(DATA / "faq_questions.jsonl", encoding="utf-8") as fh:
@@ -111,7 +156,8 @@ def evaluate(
     t0 = time.perf_counter()
     need_model = qa or faq_answers  # --no-qa: retrieval only, no language model loaded
     chat = _chat_for(model, device, temperature=0, max_tokens=max_tokens) if need_model else None
-    items = [q for q in load_chat_qa(split) if category in (None, q["category"])] if qa else []
+    dataset_name, questions = load_questions(dataset) if qa else ("chat-qa", [])
+    items = [q for q in questions if category in (None, q["category"])]
     items = items[: limit or None]
     per_cat: dict[str, list[bool]] = {}
     rows = []
@@ -145,7 +191,7 @@ def evaluate(
     return EvalReport(
         task="chat",
         model=chat.model_name if chat else "(none: retrieval only)",
-        dataset="chat-qa + chat-faq",
+        dataset=f"{dataset_name} + chat-faq",
         split=split,
         n=len(rows),
         metrics=metrics,

@@ -12,6 +12,7 @@ A model whose tokenizer has no chat template gets :data:`DEFAULT_CHAT_TEMPLATE` 
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import threading
@@ -51,6 +52,23 @@ class LoadedModel:
     @property
     def params(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
+
+    @functools.cached_property
+    def forward_args(self) -> dict[str, Any]:
+        """How this model's ``forward`` is called while decoding step by step.
+
+        ``prompt``: extra arguments for the prompt pass (``logits_to_keep=1`` where supported,
+        which skips the LM head on all but the last position, as ``generate()`` does);
+        ``cache``: the keyword (and output field) carrying the KV cache, ``cache`` in
+        transformers 5, ``past_key_values`` before.
+        """
+        import inspect
+
+        names = inspect.signature(self.model.forward).parameters
+        return {
+            "prompt": {"logits_to_keep": 1} if "logits_to_keep" in names else {},
+            "cache": "cache" if "cache" in names else "past_key_values",
+        }
 
 
 def _dtype(dtype: str | None, device: str):

@@ -11,6 +11,9 @@ Endpoints: ``GET /v1/models``, ``GET /v1/models/{id}``, ``POST /v1/chat/completi
 - Bad requests get OpenAI-style bodies ``{"error": {"message", "type", "param", "code"}}``
   with a 4xx status, and the server keeps serving.
 - A client that disconnects mid-stream cancels its generation at the next token.
+- Each model decodes on one dedicated worker thread for the server's lifetime (requests are
+  served in turn anyway), so the event loop never blocks and the decoding thread keeps its
+  warm OpenMP team instead of starting a new thread per request.
 """
 
 from __future__ import annotations
@@ -18,10 +21,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import threading
 import time
 import uuid
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -55,6 +58,7 @@ class ServedModel:
         self.name, self.chat, self.aliases = name, chat, aliases
         self.gate = asyncio.Lock()
         self.waiting = 0
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"deepapps-decode-{name}")
         self.created = int(time.time())
 
 
@@ -189,7 +193,9 @@ def create_app(
                 waiting = False
                 app.state.active += 1
                 try:
-                    result = await asyncio.to_thread(_consume, chat_stream)
+                    result = await asyncio.get_running_loop().run_in_executor(
+                        sm.worker, _consume, chat_stream
+                    )
                 finally:
                     app.state.active -= 1
         finally:
@@ -330,7 +336,7 @@ async def _sse(app, sm: ServedModel, chat_stream, rid: str, created: int, includ
 
     loop = asyncio.get_running_loop()
     q: asyncio.Queue = asyncio.Queue()
-    thread: threading.Thread | None = None
+    job = None
 
     def worker() -> None:
         try:
@@ -347,8 +353,7 @@ async def _sse(app, sm: ServedModel, chat_stream, rid: str, created: int, includ
         acquired = True
         sm.waiting -= 1
         app.state.active += 1
-        thread = threading.Thread(target=worker, daemon=True)
-        thread.start()
+        job = sm.worker.submit(worker)
         yield _chunk(rid, created, sm.name, {"role": "assistant", "content": ""}, None)
         while True:
             kind, value = await q.get()
@@ -377,10 +382,10 @@ async def _sse(app, sm: ServedModel, chat_stream, rid: str, created: int, includ
     finally:
         if not acquired:
             sm.waiting -= 1
-        if thread is not None:
+        if job is not None:
             chat_stream.cancel()  # no-op when it already finished
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(thread.join)
+                await asyncio.wrap_future(job)
             if chat_stream.cancelled and chat_stream.result is not None:
                 app.state.finished.append((rid, "cancelled", chat_stream.result.completion_tokens))
             app.state.active -= 1
