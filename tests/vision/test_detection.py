@@ -209,6 +209,12 @@ def test_json_plot_and_filters(det, scene_images):
         det(scene_images[0], classes=["giraffe"])
     with pytest.raises(InputError):
         det(scene_images[0], conf=1.5)
+    with pytest.raises(InputError, match="unknown object-detection option.*cnf"):
+        det(scene_images[0], cnf=0.3)  # a typo is refused, not ignored
+    with pytest.raises(InputError, match="unknown object-detection option"):
+        det([scene_images[0], scene_images[1]], iuo=0.5)  # refused once, not per file
+    with pytest.raises(InputError, match="stride apply to video inputs only"):
+        det.run_one(scene_images[0], stride=2)
 
 
 def test_folder_and_batch_with_a_bad_file(det, scene_images, tmp_path):

@@ -149,6 +149,24 @@ class ExportResult(Result):
 
 
 # loading ---------------------------------------------------------------------------------
+IMAGE_OPTIONS = ("conf", "iou", "classes", "imgsz", "max_det")
+VIDEO_OPTIONS = ("track", "tracker", "video_out", "max_frames", "stride", "keep_frames")
+
+
+def check_options(options: dict[str, Any], video: bool) -> None:
+    """Refuse options the detector does not know (a typo such as ``cnf`` must not pass silently)."""
+    allowed = IMAGE_OPTIONS + (VIDEO_OPTIONS if video else ())
+    unknown = sorted(set(options) - set(allowed))
+    if not unknown:
+        return
+    if not video and set(unknown) <= set(VIDEO_OPTIONS):
+        raise InputError(f"option(s) {', '.join(unknown)} apply to video inputs only")
+    raise InputError(
+        f"unknown object-detection option(s): {', '.join(unknown)}; valid: {', '.join(IMAGE_OPTIONS)}"
+        f" (images), {', '.join(VIDEO_OPTIONS)} (videos), export and out (export)"
+    )
+
+
 def resolve_model_arg(model: Any) -> Any:
     """A registered model name becomes its ModelSpec; ``None`` the default; anything else passes through."""
     from deepapps.registry import registry
@@ -274,6 +292,7 @@ class Detector(Runner):
         return ids
 
     def _options(self, **kw: Any) -> dict[str, Any]:
+        check_options(kw, video=False)
         merged = {k: (kw[k] if kw.get(k) is not None else v) for k, v in self.defaults.items()}
         conf, iou = float(merged["conf"]), float(merged["iou"])
         if not 0.0 <= conf <= 1.0 or not 0.0 <= iou <= 1.0:
@@ -299,6 +318,7 @@ class Detector(Runner):
         checks it against PyTorch on the given images (returns an ExportResult).
         """
         export = kwargs.pop("export", None)
+        check_options({k: v for k, v in kwargs.items() if not (export and k == "out")}, video=True)
         if export:
             items = self._expand(inputs if isinstance(inputs, (list, tuple)) else [inputs])
             return self.check_export(items, format=str(export), **kwargs)
@@ -336,7 +356,8 @@ class Detector(Runner):
                 if isinstance(item, (str, os.PathLike)) and is_video(item):
                     results.append(self.video(item, track=track, **kwargs))
                     continue
-                results.append(self.run_one(item, **kwargs))
+                image_kwargs = {k: v for k, v in kwargs.items() if k not in VIDEO_OPTIONS}
+                results.append(self.run_one(item, **image_kwargs))
             except InputError as exc:
                 label = str(item) if isinstance(item, (str, os.PathLike)) else type(item).__name__
                 print(f"deepapps: skipping {label}: {exc}", file=sys.stderr)
