@@ -1,10 +1,20 @@
-"""Does the ownership head help? A controlled, cheap measurement on a run's own self-play data.
+"""Do KataGo's two efficiency ideas help here? Two controlled measurements.
 
-Two fresh networks of the same size train on the same replay positions (same order, same
-augmentation draws, same steps): one with the ownership loss, one without. Both are scored on a
-held-out tail of the buffer (later games, never trained on) by value MSE and policy cross-entropy.
+Ownership head (cheap, on a run's own self-play data): two fresh networks of the same size train
+on the same replay positions (same order, same augmentation draws, same steps), one with the
+ownership loss, one without. Both are scored on a held-out tail of the buffer (later games, never
+trained on) by value MSE and policy cross-entropy.
 
 ``python -m deepapps_games.go.ablation runs/go7/replay.safetensors --steps 600``
+
+Playout cap randomisation (two training runs at equal wall time): run A uses PCR (a quarter of
+moves get a full, recorded search of ``visits``; the rest a fast, unrecorded one of
+``fast_visits``); run B records every move at the same average search cost
+(``0.25 * 96 + 0.75 * 24 = 42`` visits). Same seed, network size, workers and minutes. The two
+final networks then play each other (alternating colours) and the win rate with its 95% CI is
+the answer.
+
+``python -m deepapps_games.go.ablation pcr --minutes 12 --out runs/pcr --games 100``
 """
 
 from __future__ import annotations
@@ -85,7 +95,78 @@ def run(
     return results
 
 
+def run_pcr(
+    out_dir: str = "runs/pcr",
+    minutes: float = 12.0,
+    games: int = 100,
+    visits: int = 64,
+    size: int = 7,
+    seed: int = 1,
+    workers: int = 2,
+    full_visits: int = 96,
+    fast_visits: int = 24,
+    full_prob: float = 0.25,
+) -> dict:
+    """Train with and without playout cap randomisation for ``minutes`` each, then play them."""
+    from pathlib import Path
+
+    from .net import Evaluator, load_net
+    from .selfplay import MCTSPlayer, match
+    from .train import TrainConfig, run_training
+
+    mean_visits = round(full_prob * full_visits + (1 - full_prob) * fast_visits)
+    common = dict(size=size, minutes=minutes, workers=workers, blocks=4, channels=32, seed=seed)
+    arms = {
+        "pcr": TrainConfig(**common, visits=full_visits, fast_visits=fast_visits, full_prob=full_prob),
+        "no_pcr": TrainConfig(**common, visits=mean_visits, fast_visits=mean_visits, full_prob=1.0),
+    }
+    out = Path(out_dir)
+    results: dict = {"minutes_each": minutes, "mean_visits_per_move": mean_visits, "arms": {}}
+    for name, cfg in arms.items():
+        summary = run_training(cfg, out / name)
+        results["arms"][name] = {
+            "visits": cfg.visits,
+            "fast_visits": cfg.fast_visits,
+            "full_prob": cfg.full_prob,
+            **{k: summary[k] for k in ("games", "positions", "steps", "generation", "minutes")},
+            "last": summary["last"],
+        }
+    nets = {name: load_net(out / name / "model.safetensors")[0] for name in arms}
+    a = MCTSPlayer(Evaluator(nets["pcr"]), visits=visits, temperature_moves=4, seed=seed, name="pcr")
+    b = MCTSPlayer(
+        Evaluator(nets["no_pcr"]), visits=visits, temperature_moves=4, seed=seed + 1, name="no_pcr"
+    )
+    rep = match(a, b, games, size, arms["pcr"].komi, progress_desc="pcr vs no_pcr")
+    results["match"] = {
+        "games": games,
+        "visits": visits,
+        "pcr_wins": rep["wins"],
+        "pcr_win_rate": rep["win_rate"],
+        "ci95": rep["ci95"],
+        "pcr_wins_as_black": rep["wins_as_black"],
+        "pcr_wins_as_white": rep["wins_as_white"],
+    }
+    return results
+
+
 def main() -> None:
+    import sys
+
+    if len(sys.argv) > 1 and sys.argv[1] == "pcr":
+        ap = argparse.ArgumentParser(
+            description="playout cap randomisation: two equal-time runs, then a match"
+        )
+        ap.add_argument("pcr")
+        ap.add_argument("--out", default="runs/pcr")
+        ap.add_argument("--minutes", type=float, default=12.0)
+        ap.add_argument("--games", type=int, default=100)
+        ap.add_argument("--visits", type=int, default=64)
+        ap.add_argument("--seed", type=int, default=1)
+        ap.add_argument("--workers", type=int, default=2)
+        a = ap.parse_args()
+        res = run_pcr(a.out, a.minutes, a.games, a.visits, seed=a.seed, workers=a.workers)
+        print(json.dumps(res, indent=2))
+        return
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("replay")
     ap.add_argument("--steps", type=int, default=600)
