@@ -155,8 +155,8 @@ def evaluate(
 
     t0 = time.perf_counter()
     need_model = qa or faq_answers  # --no-qa: retrieval only, no language model loaded
+    dataset_name, questions = load_questions(dataset) if qa else ("chat-qa", [])  # bad files fail fast
     chat = _chat_for(model, device, temperature=0, max_tokens=max_tokens) if need_model else None
-    dataset_name, questions = load_questions(dataset) if qa else ("chat-qa", [])
     items = [q for q in questions if category in (None, q["category"])]
     items = items[: limit or None]
     per_cat: dict[str, list[bool]] = {}
