@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import math
+import random
 import re
 import subprocess
 import sys
@@ -15,7 +17,16 @@ import torch
 from deepapps import InputError
 from deepapps_games.go.board import BLACK, WHITE, Board, gtp_to_move
 from deepapps_games.go.mcts import MCTS
-from deepapps_games.go.net import Evaluator, GoNet, NetConfig, load_net, save_net
+from deepapps_games.go.net import (
+    Evaluator,
+    GoNet,
+    NetConfig,
+    features,
+    features_batch,
+    load_net,
+    masked_priors,
+    save_net,
+)
 from deepapps_games.go.selfplay import MCTSPlayer, RandomPlayer, SelfPlayConfig, match, selfplay, wilson
 
 torch.set_num_threads(1)
@@ -41,7 +52,7 @@ def _capture_position() -> Board:
     return b
 
 
-@pytest.mark.parametrize("batch", [1, 8])
+@pytest.mark.parametrize("batch", [1, 8, 64])
 def test_mcts_finds_capture_to_win(batch):
     torch.manual_seed(1)
     ev = Evaluator(GoNet(NetConfig(blocks=1, channels=8)))
@@ -65,6 +76,88 @@ def test_batched_search_uses_fewer_network_calls():
     assert ev1.calls >= 128
     assert ev16.calls < ev1.calls / 5
     assert ev16.positions >= 128
+
+
+def _puct_argmax(m: MCTS, node) -> int:
+    """The textbook PUCT choice at ``node``: argmax over every move, first index on ties."""
+    N = np.asarray(node.N, dtype=np.float64)
+    W = np.asarray(node.W, dtype=np.float64)
+    fpu = node.value_sum / node.visits - m.fpu_reduction if node.visits > 0 else 0.0
+    q = np.where(N > 0, W / np.maximum(N, 1.0), fpu)
+    u = m.c_puct * node.P * (math.sqrt(N.sum() + 1.0) / (1.0 + N))
+    return int(np.argmax(q + u))
+
+
+@pytest.mark.parametrize("uniform", [False, True])
+def test_selection_is_the_puct_argmax_and_virtual_loss_undoes(uniform):
+    """The pointer-based selection picks what a full argmax picks (ties included), at every level."""
+    ev = Evaluator(GoNet(NetConfig(1, 8)))
+    m = MCTS(ev, batch=8, rng=np.random.default_rng(0))
+    m.set_root(Board(5))
+    m.evaluate_pending(m.collect(1))
+    if uniform:  # every prior equal: the lowest index must win each tie
+        m.root.P = np.full(len(m.root.moves), 1.0 / len(m.root.moves))
+    else:
+        m.add_noise()
+    for _ in range(40):
+        expected, node = [], m.root
+        while node is not None and node.expanded and node.terminal is None:
+            a = _puct_argmax(m, node)
+            expected.append((node, a))
+            node = node.children[a]
+        before = [(list(n.N), list(n.W), n.n_sum, list(n.visited)) for n, _ in expected]
+        path, leaf = m._select()
+        assert [(id(n), a) for n, a in path] == [(id(n), a) for n, a in expected]
+        m._undo_virtual(path)
+        assert [(list(n.N), list(n.W), n.n_sum, list(n.visited)) for n, _ in expected] == before
+        again, _ = m._select()  # the same state gives the same descent
+        assert [a for _, a in again] == [a for _, a in path]
+        m._undo_virtual(again)
+        m.evaluate_pending(m.collect(8))
+    assert m.root.visits > 40
+
+
+def test_candidate_moves_are_legal_moves_minus_own_eyes():
+    rng = random.Random(3)
+    for n in (5, 7):
+        for _ in range(15):
+            b = Board(n)
+            while not b.is_over():
+                mask = b.legal_mask()
+                ref = [p for p in range(n * n) if mask[p] and not b.is_eye(p, b.to_play)]
+                if b.passes > 0 or not ref:
+                    ref.append(n * n)
+                assert b.candidate_moves() == ref
+                moves = b.legal_moves()
+                b.play(rng.choice(moves) if len(moves) > 1 and rng.random() > 0.05 else b.pass_move)
+
+
+def test_batched_features_and_priors_match_one_by_one():
+    rng = random.Random(0)
+    boards = [Board(7)]
+    for _ in range(12):  # early positions (short history) and later ones
+        b = boards[-1].copy()
+        b.play(rng.choice(b.candidate_moves()))
+        boards.append(b)
+    x = features_batch(boards)
+    assert x.shape == (len(boards), 10, 7, 7) and x.dtype == np.float32
+    for b, xb in zip(boards, x, strict=True):
+        me = b.to_play
+        past = [b.stones, *b.history[:3]] + [[0] * 49] * (3 - len(b.history[:3]))
+        ref = np.zeros((10, 49), np.float32)
+        for k, stones in enumerate(past):
+            ref[2 * k] = [v == me for v in stones]
+            ref[2 * k + 1] = [v == -me for v in stones]
+        ref[8] = me == BLACK
+        ref[9] = 1
+        assert np.array_equal(xb, ref.reshape(10, 7, 7))
+        assert np.array_equal(features(b), xb)
+    logits = np.random.default_rng(0).normal(size=(len(boards), 50)).astype(np.float32) * 4
+    masks = [b.candidate_moves() for b in boards]
+    for i, (p, idx) in enumerate(zip(masked_priors(logits, masks), masks, strict=True)):
+        z = np.exp(logits[i, idx] - logits[i, idx].max())
+        assert p.shape == (len(idx),) and np.allclose(p, z / z.sum(), rtol=1e-5, atol=1e-7)
+        assert np.allclose(masked_priors(logits[i : i + 1], [idx])[0], p, rtol=1e-5, atol=1e-7)
 
 
 def test_dirichlet_noise_and_temperature():

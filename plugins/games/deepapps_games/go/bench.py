@@ -1,7 +1,9 @@
 """``deepapps bench go``: search speed with batched vs one-leaf evaluation, self-play throughput.
 
 Every figure comes from this run on this machine: the same network searches the same positions
-once with ``batch`` leaves per network call and once with one leaf per call.
+once with ``batch`` leaves per network call and once with one leaf per call. After an untimed
+warm-up of every mode, the modes take turns position by position (so a change in machine load
+during the run affects them alike); each mode keeps its own search tree and evaluator counters.
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ def bench(
     model: Any = None,
     device: str = "cpu",
     visits: int = 400,
-    batch: int | list[int] = (16, 32),
+    batch: int | str | list[int] = (16, 32, 64),
     positions: int = 4,
+    rounds: int = 2,
     selfplay_games: int = 8,
     threads: int = 1,
     **_: Any,
@@ -54,33 +57,57 @@ def bench(
     report = BenchReport(task="go", model=str(name), figures={}, seconds=0.0)
     t_all = time.perf_counter()
     boards = _positions(size, positions, seed=0)
-    rates = {}
+    if isinstance(batch, str):
+        batch = [int(b) for b in batch.split(",") if b.strip()]
     batches = [int(b) for b in (batch if isinstance(batch, (list, tuple)) else [batch])]
-    for b in [1, *batches]:
-        ev = Evaluator(net, device)
-        m = MCTS(ev, batch=b)
-        sims = 0
-        t0 = time.perf_counter()
+    modes = [1, *(b for b in batches if b != 1)]
+    evals = {b: Evaluator(net, device) for b in modes}
+    searches = {b: MCTS(evals[b], batch=b) for b in modes}
+    # warm-up (not timed): first network calls and code paths of every mode
+    for b in modes:
+        MCTS(Evaluator(net, device), batch=b).search(boards[0], min(visits, 64))
+    # the modes take turns position by position, so a change of machine load hits them alike;
+    # process CPU time is kept too (on a shared machine it leaves out time spent descheduled)
+    sims = dict.fromkeys(modes, 0)
+    seconds = dict.fromkeys(modes, 0.0)
+    cpu = dict.fromkeys(modes, 0.0)
+    best = {b: [] for b in modes}
+    for rnd in range(max(1, int(rounds))):
         for board in boards:
-            r = m.search(board, visits)
-            sims += r.total_visits
-        dt = time.perf_counter() - t0
-        rates[b] = sims / dt
+            for b in modes:
+                c0 = time.process_time()
+                t0 = time.perf_counter()
+                r = searches[b].search(board, visits)
+                seconds[b] += time.perf_counter() - t0
+                cpu[b] += time.process_time() - c0
+                sims[b] += r.total_visits
+                if rnd == 0:
+                    best[b].append(r.best())
+    rates = {b: sims[b] / seconds[b] for b in modes}
+    cpu_rates = {b: sims[b] / cpu[b] for b in modes}
+    for b in modes:
+        extra = {}
+        if b != 1:
+            same = sum(x == y for x, y in zip(best[b], best[1], strict=True))
+            extra["same_best_move_as_batch1"] = f"{same}/{len(boards)}"
         report.add(
             f"mcts_sims_per_s_batch{b}",
-            round(sims / dt, 1),
+            round(rates[b], 1),
             "sims/s",
-            network_calls=ev.calls,
-            positions_evaluated=ev.positions,
-            collisions=m.collisions,
-            measured=f"{positions} positions x {visits} visits, {size}x{size}",
+            network_calls=evals[b].calls,
+            positions_evaluated=evals[b].positions,
+            collisions=searches[b].collisions,
+            sims_per_cpu_s=round(cpu_rates[b], 1),
+            measured=f"{positions} positions x {visits} visits x {rounds} rounds, {size}x{size}",
+            **extra,
         )
-    for b in batches:
+    for b in modes[1:]:
         report.add(
             f"batched_speedup_batch{b}",
             round(rates[b] / rates[1], 2),
             "x",
-            measured=f"batch {b} vs 1, same net, same positions, same run",
+            by_cpu_time=round(cpu_rates[b] / cpu_rates[1], 2),
+            measured=f"batch {b} vs 1, same net, same positions, same run (modes interleaved per position)",
         )
     # board speed
     rng = random.Random(1)
@@ -134,6 +161,8 @@ def bench(
         "komi": komi,
         "params": count_params(net),
         "visits": visits,
+        "positions": positions,
+        "rounds": rounds,
         "batches": batches,
         "threads": threads,
         "device": device,

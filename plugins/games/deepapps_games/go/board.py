@@ -154,10 +154,25 @@ class Board:
                 return True
         return False
 
+    def _surrounded_legal(self, p: int, libs_of: dict[int, int]) -> bool:
+        """Legality of the empty point ``p`` whose neighbours are all stones: it must capture or join
+        one of its own groups that keeps another liberty (``libs_of`` caches group liberty counts)."""
+        s, color = self.stones, self.to_play
+        for r in self.nb[p]:
+            nl = libs_of.get(r)
+            if nl is None:
+                group, libs = self._group(r)
+                nl = len(libs)
+                for q in group:
+                    libs_of[q] = nl
+            if (s[r] == color and nl > 1) or (s[r] != color and nl == 1):
+                return True
+        return False
+
     def legal_mask(self) -> list[bool]:
         """Legal flag for every point and (last) the pass, like pettingzoo's action mask."""
         n2 = self.n * self.n
-        s, nb, color = self.stones, self.nb, self.to_play
+        s, nb = self.stones, self.nb
         mask = [False] * (n2 + 1)
         mask[n2] = True
         libs_of: dict[int, int] = {}  # point -> liberty count of its group, filled lazily
@@ -169,18 +184,7 @@ class Board:
                 if s[r] == EMPTY:
                     ok = True
                     break
-            if not ok:
-                for r in nb[p]:
-                    nl = libs_of.get(r)
-                    if nl is None:
-                        group, libs = self._group(r)
-                        nl = len(libs)
-                        for q in group:
-                            libs_of[q] = nl
-                    if (s[r] == color and nl > 1) or (s[r] != color and nl == 1):
-                        ok = True
-                        break
-            mask[p] = ok
+            mask[p] = ok or self._surrounded_legal(p, libs_of)
         return mask
 
     def is_eye(self, p: int, color: int) -> bool:
@@ -209,13 +213,32 @@ class Board:
 
     def candidate_moves(self) -> list[int]:
         """Moves worth searching: legal moves minus filling our own eyes; pass only when the opponent
-        just passed (so a won game can end) or nothing else is left. Every candidate is legal."""
-        mask = self.legal_mask()
-        n2 = self.n * self.n
-        color = self.to_play
-        out = [p for p in range(n2) if mask[p] and not self.is_eye(p, color)]
+        just passed (so a won game can end) or nothing else is left. Every candidate is legal.
+
+        Called once per new search leaf, so it is written for speed: an empty point with an empty
+        neighbour is legal and cannot be an eye; only points surrounded by stones take the slow path.
+        """
+        s, nb, color, ko = self.stones, self.nb, self.to_play, self.ko
+        out = []
+        libs_of: dict[int, int] | None = None
+        for p in [i for i, v in enumerate(s) if v == EMPTY]:
+            if p == ko:
+                continue
+            own = True
+            for r in nb[p]:
+                v = s[r]
+                if v == EMPTY:
+                    break
+                if v != color:
+                    own = False
+            else:  # every neighbour is a stone
+                if libs_of is None:
+                    libs_of = {}
+                if not self._surrounded_legal(p, libs_of) or (own and self.is_eye(p, color)):
+                    continue
+            out.append(p)
         if self.passes > 0 or not out:
-            out.append(n2)
+            out.append(self.n * self.n)
         return out
 
     def legal_moves(self) -> list[int]:

@@ -9,26 +9,53 @@ concurrent games (self-play does). Values are in [-1, 1] from the side to move's
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from bisect import insort
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .board import Board
 
-EvalFn = Callable[[list[Board], list[np.ndarray]], tuple[list[np.ndarray], np.ndarray]]
+# (boards, candidate moves of each board as index lists or arrays) -> (priors over those moves, values)
+EvalFn = Callable[[list[Board], list[Sequence[int]]], tuple[list[np.ndarray], np.ndarray]]
 
 
 class Node:
-    __slots__ = ("board", "moves", "P", "N", "W", "children", "visits", "value_sum", "pending", "terminal")
+    """One search position. Per-move statistics are plain Python lists indexed like ``moves``
+    (scalar updates on lists are several times cheaper than on numpy arrays, and a descent touches
+    one entry per level); :attr:`P` is the numpy view of the priors."""
+
+    __slots__ = (
+        "board",
+        "moves",
+        "_P",
+        "N",
+        "W",
+        "children",
+        "n_sum",
+        "visited",
+        "cp",
+        "order",
+        "next_new",
+        "visits",
+        "value_sum",
+        "pending",
+        "terminal",
+    )
 
     def __init__(self, board: Board) -> None:
         self.board = board
-        self.moves: np.ndarray | None = None  # legal moves (flat indices, pass last)
-        self.P: np.ndarray | None = None
-        self.N: np.ndarray | None = None
-        self.W: np.ndarray | None = None
-        self.children: dict[int, Node] = {}
+        self.moves: list[int] | None = None  # legal moves (flat indices, pass last)
+        self._P: np.ndarray | None = None
+        self.N: list[int] = []  # visits per move, virtual visits included
+        self.W: list[float] = []  # value sums per move (virtual losses included)
+        self.children: list[Node | None] = []
+        self.n_sum = 0  # sum(N)
+        self.visited: list[int] = []  # indices with N > 0, ascending
+        self.cp: list[float] | None = None  # c_puct * P, built at the first descent through the node
+        self.order: list[int] = []  # indices by descending c_puct * P (stable)
+        self.next_new = 0  # position in ``order`` before which every move has N > 0
         self.visits = 0
         self.value_sum = 0.0
         self.pending = False
@@ -40,11 +67,36 @@ class Node:
     def expanded(self) -> bool:
         return self.moves is not None
 
-    def expand(self, priors: np.ndarray, moves: np.ndarray) -> None:
-        self.moves = moves
-        self.P = priors.astype(np.float64)
-        self.N = np.zeros(len(moves), dtype=np.float64)
-        self.W = np.zeros(len(moves), dtype=np.float64)
+    @property
+    def P(self) -> np.ndarray | None:
+        """Priors over ``moves`` (float64); assigning new priors (noise) refreshes the selection data."""
+        if self._P is not None and self._P.dtype != np.float64:
+            self._P = self._P.astype(np.float64)
+        return self._P
+
+    @P.setter
+    def P(self, priors: np.ndarray) -> None:
+        self._P = np.asarray(priors, dtype=np.float64)
+        self.cp = None
+
+    def expand(self, priors: np.ndarray, moves: np.ndarray | list[int]) -> None:
+        k = len(moves)
+        self.moves = moves.tolist() if isinstance(moves, np.ndarray) else list(moves)
+        # kept as given (float32 from the evaluator) and converted to float64 when first needed: many
+        # leaves are never descended through
+        self._P = priors if isinstance(priors, np.ndarray) else np.asarray(priors, dtype=np.float64)
+        self.N = [0] * k
+        self.W = [0.0] * k
+        self.children = [None] * k
+
+    def prepare(self, c_puct: float) -> list[float]:
+        """Selection data: ``c_puct * P`` as Python floats (the same doubles as the numpy product)
+        and the moves ordered by it, largest first, ties by index (a stable sort)."""
+        cp = [c_puct * p for p in self._P.tolist()]
+        self.order = sorted(range(len(cp)), key=cp.__getitem__, reverse=True)
+        self.next_new = 0
+        self.cp = cp
+        return cp
 
 
 def legal_index(board: Board) -> np.ndarray:
@@ -122,11 +174,14 @@ class MCTS:
 
     def advance(self, move: int) -> None:
         """Keep the subtree under ``move`` as the new root (tree reuse)."""
-        if self.root is None:
+        root = self.root
+        if root is None:
             return
-        child = self.root.children.get(move)
+        child = None
+        if root.moves is not None and move in root.moves:
+            child = root.children[root.moves.index(move)]
         if child is None or child.pending:
-            b = self.root.board.copy()
+            b = root.board.copy()
             b.play(move)
             child = Node(b)
         self.root = child
@@ -143,48 +198,88 @@ class MCTS:
 
     # one descent -----------------------------------------------------------------
     def _select(self) -> tuple[list[tuple[Node, int]], Node]:
+        """Walk down by PUCT, adding a virtual loss at every step, to a leaf (unexpanded or terminal).
+
+        score(a) = Q(a) + c·P(a)·sqrt(ΣN + 1)/(1 + N(a)), where Q(a) = W(a)/N(a), or for unvisited
+        moves the first-play urgency (the node's mean value - ``fpu_reduction``). All unvisited moves
+        share that Q and the factor sqrt(ΣN + 1), so the best of them is the one with the largest
+        prior: only visited moves are scored one by one, the unvisited ones through a pointer into
+        the moves sorted by prior. Same scores, in the same floating-point operations, and the same
+        lowest-index tie-break as an argmax over every move.
+        """
         node = self.root
         path: list[tuple[Node, int]] = []
         c = self.c_puct
-        while node.expanded and node.terminal is None:
+        fpu_reduction = self.fpu_reduction
+        sqrt = math.sqrt
+        while node.moves is not None and node.terminal is None:
             N = node.N
-            total = N.sum()
-            if node.visits > 0:
-                fpu = node.value_sum / node.visits - self.fpu_reduction
+            cp = node.cp
+            if cp is None and not node.n_sum and c > 0:
+                # first descent through the node: nothing visited, the largest prior wins
+                a = int(node._P.argmax())
             else:
-                fpu = 0.0
-            q = np.where(N > 0, node.W / np.maximum(N, 1.0), fpu)
-            u = c * node.P * (math.sqrt(total + 1.0) / (1.0 + N))
-            a = int(np.argmax(q + u))
+                if cp is None:
+                    cp = node.prepare(c)
+                W = node.W
+                sq = sqrt(node.n_sum + 1.0)
+                a = -1
+                best = -math.inf
+                for i in node.visited:  # ascending, so ties keep the lowest index
+                    n = N[i]
+                    score = W[i] / n + cp[i] * (sq / (1.0 + n))
+                    if score > best:
+                        best = score
+                        a = i
+                order = node.order
+                j = node.next_new
+                k = len(order)
+                while j < k and N[order[j]]:
+                    j += 1
+                node.next_new = j
+                if j < k:
+                    i = order[j]
+                    fpu = node.value_sum / node.visits - fpu_reduction if node.visits > 0 else 0.0
+                    score = fpu + cp[i] * sq
+                    if score > best or (score == best and i < a):
+                        a = i
             # virtual loss: pretend this branch just lost
-            N[a] += 1.0
+            if not N[a]:
+                insort(node.visited, a)
+            N[a] += 1
             node.W[a] -= 1.0
+            node.n_sum += 1
             path.append((node, a))
-            move = int(node.moves[a])
-            child = node.children.get(move)
+            child = node.children[a]
             if child is None:
                 b = node.board.copy()
-                b.play(move)
+                b.play(node.moves[a])
                 child = Node(b)
-                node.children[move] = child
+                node.children[a] = child
             node = child
         return path, node
 
     def _backup(self, path: list[tuple[Node, int]], leaf: Node, value: float) -> None:
         leaf.visits += 1
         leaf.value_sum += value
-        leaf_color = leaf.board.to_play
+        # every move (pass included) hands the turn over, so the view flips at each step up
+        v = -value
         for node, a in reversed(path):
-            v = value if node.board.to_play == leaf_color else -value
             node.W[a] += 1.0 + v  # remove the virtual loss, add the real value
             node.visits += 1
             node.value_sum += v
+            v = -v
         # N already counted by the virtual visit
 
     def _undo_virtual(self, path: list[tuple[Node, int]]) -> None:
         for node, a in path:
-            node.N[a] -= 1.0
+            node.N[a] -= 1
             node.W[a] += 1.0
+            node.n_sum -= 1
+            if not node.N[a]:
+                node.visited.remove(a)
+                if node.cp is not None:
+                    node.next_new = min(node.next_new, node.order.index(a))
 
     # batched search ----------------------------------------------------------------
     def collect(self, k: int | None = None) -> list[tuple[list[tuple[Node, int]], Node]]:
@@ -196,8 +291,9 @@ class MCTS:
                 self.root.pending = True
                 return [([], self.root)]
             return []
+        select = self._select
         for _ in range(k):
-            path, leaf = self._select()
+            path, leaf = select()
             if leaf.terminal is not None:
                 self._backup(path, leaf, leaf.terminal)
                 continue
@@ -214,20 +310,21 @@ class MCTS:
         pending: list[tuple[list[tuple[Node, int]], Node]],
         priors: list[np.ndarray],
         values: np.ndarray,
-        masks: list[np.ndarray],
+        masks: list,
     ) -> None:
         """Expand each pending leaf with its priors over ``masks`` (legal moves) and back up its value."""
-        for (path, leaf), p, v, m in zip(pending, priors, values, masks, strict=True):
+        backup = self._backup
+        for (path, leaf), p, v, m in zip(pending, priors, np.asarray(values).tolist(), masks, strict=True):
             leaf.pending = False
-            if not leaf.expanded:
+            if leaf.moves is None:
                 leaf.expand(p, m)
-            self._backup(path, leaf, float(v))
+            backup(path, leaf, v)
 
     def evaluate_pending(self, pending: list[tuple[list[tuple[Node, int]], Node]]) -> None:
         if not pending:
             return
         boards = [leaf.board for _, leaf in pending]
-        masks = [legal_index(b) for b in boards]
+        masks = [b.candidate_moves() for b in boards]
         priors, values = self.evaluate(boards, masks)
         self.backup(pending, priors, values, masks)
 
@@ -248,18 +345,21 @@ class MCTS:
         root = self.root
         assert root is not None and root.expanded
         n = root.board.n
-        q = np.where(root.N > 0, root.W / np.maximum(root.N, 1.0), 0.0)
+        N = np.asarray(root.N, dtype=np.float64)
+        W = np.asarray(root.W, dtype=np.float64)
+        moves = np.asarray(root.moves, dtype=np.int64)
+        q = np.where(N > 0, W / np.maximum(N, 1.0), 0.0)
         policy = np.zeros(n * n + 1, dtype=np.float32)
-        if root.N.sum() > 0:
-            policy[root.moves] = root.N / root.N.sum()
+        if N.sum() > 0:
+            policy[moves] = N / N.sum()
         value = root.value_sum / root.visits if root.visits else 0.0
         return SearchResult(
-            moves=root.moves.copy(),
-            visits=root.N.copy(),
+            moves=moves,
+            visits=N,
             q=q,
             prior=root.P.copy(),
             value=float(value),
-            total_visits=int(root.N.sum()),
+            total_visits=int(N.sum()),
             n=n,
             policy=policy,
         )

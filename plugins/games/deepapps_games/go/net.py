@@ -8,6 +8,7 @@ KataGo's auxiliary targets) come from the same trunk. Inputs are :func:`features
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .board import BLACK, Board
+from .board import BLACK, EMPTY, Board
 
 IN_PLANES = 2 * (Board.HISTORY + 1) + 2
 
@@ -28,19 +29,80 @@ def features(board: Board) -> np.ndarray:
     plane of ones (so zero padding marks the edge).
     """
     n = board.n
+    n2 = n * n
     me = board.to_play
-    out = np.zeros((IN_PLANES, n * n), dtype=np.float32)
-    s = np.asarray(board.stones, dtype=np.int8)
-    out[0] = s == me
-    out[1] = s == -me
-    for k, past in enumerate(board.history[: Board.HISTORY]):
-        p = np.asarray(past, dtype=np.int8)
-        out[2 + 2 * k] = p == me
-        out[3 + 2 * k] = p == -me
+    hist = board.history
+    H = Board.HISTORY
+    if len(hist) >= H:
+        s = np.array((board.stones, *hist[:H]), dtype=np.int8)
+    else:  # early in the game: missing past positions are empty boards
+        s = np.zeros((H + 1, n2), dtype=np.int8)
+        s[: len(hist) + 1] = (board.stones, *hist)
+    out = np.zeros((IN_PLANES, n2), dtype=np.float32)
+    out[0 : 2 * H + 2 : 2] = s == me
+    out[1 : 2 * H + 2 : 2] = s == -me
     if me == BLACK:
         out[IN_PLANES - 2] = 1.0
     out[IN_PLANES - 1] = 1.0
     return out.reshape(IN_PLANES, n, n)
+
+
+def features_batch(boards: list[Board]) -> np.ndarray:
+    """:func:`features` of every board stacked, ``(B, IN_PLANES, N, N)`` float32, built with one
+    array conversion and a few whole-batch numpy operations (the per-board way costs ~3× more)."""
+    if len(boards) == 1:
+        return features(boards[0])[None]
+    n = boards[0].n
+    n2 = n * n
+    H = Board.HISTORY
+    B = len(boards)
+    empty = (EMPTY,) * n2
+    rows: list = []
+    for b in boards:
+        if b.n != n:
+            raise ValueError(f"boards of different sizes in one batch ({n} and {b.n})")
+        hist = b.history
+        rows.append(b.stones)
+        if len(hist) >= H:
+            rows.extend(hist[:H])
+        else:
+            rows.extend(hist)
+            rows.extend([empty] * (H - len(hist)))
+    s = np.fromiter(chain.from_iterable(rows), dtype=np.int8, count=B * (H + 1) * n2).reshape(B, H + 1, n2)
+    me = np.fromiter((b.to_play for b in boards), dtype=np.int8, count=B)
+    out = np.empty((B, IN_PLANES, n2), dtype=np.float32)
+    out[:, 0 : 2 * H + 2 : 2] = s == me[:, None, None]
+    out[:, 1 : 2 * H + 2 : 2] = s == -me[:, None, None]
+    out[:, IN_PLANES - 2] = (me == BLACK)[:, None]
+    out[:, IN_PLANES - 1] = 1.0
+    return out.reshape(B, IN_PLANES, n, n)
+
+
+def masked_priors(logits: np.ndarray, masks: list) -> list[np.ndarray]:
+    """Softmax of each row of ``logits`` restricted to the indices in ``masks`` (one per row):
+    float32 priors over exactly those moves, in their order. One set of whole-batch numpy operations
+    for a batch, a short per-row path for a single position."""
+    B = len(masks)
+    if B == 1:
+        z = logits[0][masks[0]]
+        z = np.exp(z - z.max())
+        return [z / z.sum()]
+    lens = [len(m) for m in masks]
+    total = sum(lens)
+    rows = np.repeat(np.arange(B), lens)
+    cols = np.fromiter(chain.from_iterable(masks), dtype=np.int64, count=total)
+    z = np.full(logits.shape, -np.inf, dtype=np.float32)
+    z[rows, cols] = logits[rows, cols]
+    z -= z.max(1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(1, keepdims=True)
+    flat = z[rows, cols]
+    out = []
+    i = 0
+    for k in lens:
+        out.append(flat[i : i + k])
+        i += k
+    return out
 
 
 @dataclass
@@ -145,22 +207,19 @@ class Evaluator:
 
     @torch.inference_mode()
     def raw(self, boards: list[Board]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        x = torch.from_numpy(np.stack([features(b) for b in boards])).to(self.device)
+        x = torch.from_numpy(features_batch(boards))
+        if self.device != "cpu":
+            x = x.to(self.device)
         logits, value, own = self.net(x)
         self.calls += 1
         self.positions += len(boards)
         own_np = own.float().cpu().numpy() if own is not None else None
         return logits.float().cpu().numpy(), value.float().cpu().numpy(), own_np
 
-    def __call__(self, boards: list[Board], masks: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
-        """Softmax priors restricted to each board's legal moves (``masks``: index arrays) and values."""
+    def __call__(self, boards: list[Board], masks: list) -> tuple[list[np.ndarray], np.ndarray]:
+        """Softmax priors restricted to each board's legal moves (``masks``: index lists or arrays) and values."""
         logits, values, _ = self.raw(boards)
-        priors = []
-        for lg, idx in zip(logits, masks, strict=True):
-            z = lg[idx]
-            z = np.exp(z - z.max())
-            priors.append(z / z.sum())
-        return priors, values
+        return masked_priors(logits, masks), values
 
 
 def save_net(path: str | Path, net: GoNet, metadata: dict[str, Any] | None = None) -> Path:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .board import BLACK, Board
-from .mcts import MCTS, SearchResult, legal_index
+from .mcts import MCTS, SearchResult
 from .net import features
 
 
@@ -142,7 +142,7 @@ def selfplay(evaluator, cfg: SelfPlayConfig, games: int, seed: int = 0) -> tuple
                 batch.extend(pend)
         if batch:
             boards = [leaf.board for _, leaf in batch]
-            masks = [legal_index(b) for b in boards]
+            masks = [b.candidate_moves() for b in boards]
             priors, values = evaluator(boards, masks)
             i = 0
             for g, k in owners:
