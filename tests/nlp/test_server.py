@@ -269,3 +269,72 @@ def test_client_disconnect_stops_generation(server):
     assert cancelled, list(app.state.finished)
     assert cancelled[-1][2] < 200
     assert not server["chat"].loaded.lock.locked()
+
+
+def test_main_thread_executor_runs_jobs_on_the_calling_thread():
+    from deepapps_nlp.server import MainThreadExecutor
+
+    ex = MainThreadExecutor()
+    seen: list[str] = []
+    futures = []
+
+    def submit_from_elsewhere():
+        futures.append(ex.submit(lambda: seen.append(threading.current_thread().name) or 42))
+        futures.append(ex.submit(lambda: 1 / 0))
+
+    t = threading.Thread(target=submit_from_elsewhere)
+    t.start()
+    t.join()
+    ex.run(keep_going=lambda: not all(f.done() for f in futures))
+    assert seen == [threading.current_thread().name]
+    assert futures[0].result() == 42
+    with pytest.raises(ZeroDivisionError):
+        futures[1].result()
+    pending = ex.submit(lambda: None)
+    ex.shutdown()
+    assert pending.cancelled()
+    with pytest.raises(RuntimeError, match="shutting down"):
+        ex.submit(lambda: None)
+
+
+def test_serve_decodes_on_the_main_thread_and_reports_a_busy_port(tiny_model_dir):
+    from deepapps import DeepAppsError
+    from deepapps_nlp import Chat
+    from deepapps_nlp.server import serve
+
+    chat = Chat(str(tiny_model_dir), "cpu", temperature=0, max_tokens=4)
+    port = _free_port()
+    threads: list[str] = []
+    original = chat.decode
+
+    def spy(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        yield from original(*args, **kwargs)
+
+    chat.decode = spy
+
+    def client():
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        body = {"model": chat.model_name, "messages": [{"role": "user", "content": "hi"}]}
+        for _ in range(100):
+            try:
+                r = httpx.post(url, json=body, timeout=30)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == chat("hi").text
+        import _thread
+
+        _thread.interrupt_main()  # Ctrl-C
+
+    t = threading.Thread(target=client, daemon=True)
+    t.start()
+    serve(chat, port=port, log_level="warning")
+    t.join(timeout=5)
+    assert threads and threads[0] == threading.main_thread().name
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        with pytest.raises(DeepAppsError, match="could not start"):
+            serve(chat, port=busy.getsockname()[1], log_level="critical")

@@ -4,18 +4,21 @@ Eval: a bundled question set with automatically checkable answers (facts, arithm
 format following; greedy decoding) plus retrieval recall@k on a bundled customer-service
 FAQ (questions written before the index was run, each labelled with the phrase that answers it).
 
-Bench: tokens/s and time to first token through the Chat API and through the HTTP server,
-against raw ``model.generate`` on the same prompt token ids with the same generation
+Bench: tokens/s and time to first token through the Chat API and through the HTTP server
+(``deepapps chat serve`` started in its own process, as users run it), against raw ``model.generate`` on the same prompt token ids with the same generation
 arguments, interleaved in one run; every path generates exactly ``max_tokens`` tokens.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import statistics
-import threading
+import subprocess
+import sys
+import tempfile
 import time
 from importlib import resources
 from pathlib import Path
@@ -298,6 +301,33 @@ def _server(url: str, messages: list[dict[str, str]], params: dict[str, Any], mo
     return _figures(n, t0, first or t1, t1)
 
 
+def _start_server(chat: Any, device: str, threads: int) -> tuple[Any, str, str]:
+    """Start ``deepapps chat serve`` on a free loopback port for ``chat``'s model; wait until it answers."""
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tempfile.TemporaryFile()
+    cmd = [sys.executable, "-m", "deepapps.cli", "chat", "serve", "--model", chat.loaded.path]
+    cmd += ["--device", device, "--port", str(port)]
+    env = {**os.environ, "DEEPAPPS_THREADS": str(threads)}
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 180
+    while True:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            log.seek(0)
+            tail = log.read().decode(errors="replace")[-1500:]
+            raise RuntimeError(f"`deepapps chat serve` did not start for the benchmark:\n{tail}")
+        try:
+            models = httpx.get(url + "/models", timeout=2).json()["data"]
+            return proc, url, models[0]["id"]
+        except (httpx.HTTPError, KeyError, IndexError, ValueError):
+            time.sleep(0.2)
+
+
 def _figures(n: int, t0: float, first: float, t1: float) -> dict[str, float]:
     decode = t1 - first
     return {
@@ -334,21 +364,9 @@ def bench(
     prep = chat.prepare(messages, **params)
     url = None
     srv = None
-    if server:
-        import uvicorn
-
-        from .server import create_app
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        srv = uvicorn.Server(
-            uvicorn.Config(create_app(chat), host="127.0.0.1", port=port, log_level="warning")
-        )
-        threading.Thread(target=srv.run, daemon=True).start()
-        while not srv.started:
-            time.sleep(0.05)
-        url = f"http://127.0.0.1:{port}/v1"
+    served_name = chat.model_name
+    if server:  # the real `deepapps chat serve`, in its own process, same model and threads
+        srv, url, served_name = _start_server(chat, device, n_threads)
     runs: dict[str, list[dict[str, float]]] = {"raw": [], "api": [], "server": []}
     try:
         # warm-up: one short pass through each path (first-call allocations, connection setup)
@@ -356,15 +374,19 @@ def bench(
         _raw(chat, chat.prepare(messages, **warm))
         _api(chat, messages, warm)
         if url:
-            _server(url, messages, warm, chat.model_name)
+            _server(url, messages, warm, served_name)
         for _ in range(repeats):
             runs["raw"].append(_raw(chat, prep))
             runs["api"].append(_api(chat, messages, params))
             if url:
-                runs["server"].append(_server(url, messages, params, chat.model_name))
+                runs["server"].append(_server(url, messages, params, served_name))
     finally:
         if srv is not None:
-            srv.should_exit = True
+            srv.terminate()
+            try:
+                srv.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                srv.kill()
     report = BenchReport(task="chat", model=chat.model_name, figures={}, seconds=0.0)
     med = {path: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for path, rs in runs.items() if rs}
     how = f"median of {repeats} interleaved runs, greedy, exactly {max_tokens} new tokens"
