@@ -373,3 +373,20 @@ def test_detection_dataclass_round_trip():
     r = DetectionResult(source="x", width=4, height=4, detections=[Detection([0, 0, 1, 1], 0.5, 0, "duck")])
     assert r.to_dict()["detections"][0]["class_name"] == "duck"
     assert r.xyxy.shape == (1, 4) and r.counts == {}
+
+
+def test_ultralytics_keeps_deepapps_thread_policy(det, scene_images, monkeypatch):
+    """ultralytics alone would drop torch to cores - 1 threads (1 on a 2-core machine)."""
+    import torch
+    import ultralytics.utils.torch_utils as tu
+
+    from deepapps_vision.detection import ultra
+
+    assert tu.NUM_THREADS == ultra.thread_count()
+    det(scene_images[0])
+    assert torch.get_num_threads() == ultra.thread_count()
+    monkeypatch.setenv("DEEPAPPS_THREADS", "3")
+    monkeypatch.setenv("OMP_NUM_THREADS", "5")
+    assert ultra.thread_count() == 3
+    monkeypatch.delenv("DEEPAPPS_THREADS")
+    assert ultra.thread_count() == 5

@@ -4,6 +4,11 @@ Call :func:`setup` before importing ultralytics: it sets ``YOLO_OFFLINE=1`` and
 ``YOLO_CONFIG_DIR`` (under the deepapps home), places a TTF font where ultralytics looks
 for ``Arial.ttf`` (otherwise training tries to download it), and sends its log to stderr
 so ``--json`` output on stdout stays one object.
+
+Threads: on import ultralytics sets ``OMP_NUM_THREADS=1`` when it is unset, and its
+``select_device`` (run by every predict/train/val) calls ``torch.set_num_threads(cores - 1)``,
+i.e. **one thread on a 2-core machine**, for the whole process. :func:`setup` keeps deepapps'
+thread policy instead: ``DEEPAPPS_THREADS``, else ``OMP_NUM_THREADS``, else every core.
 """
 
 from __future__ import annotations
@@ -26,6 +31,15 @@ def config_dir() -> Path:
     return path
 
 
+def thread_count() -> int:
+    """CPU threads for ultralytics work: DEEPAPPS_THREADS, else OMP_NUM_THREADS, else every core."""
+    for var in ("DEEPAPPS_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(var, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return os.cpu_count() or 1
+
+
 def setup() -> None:
     """Idempotent: offline flags, config dir, fonts, logging to stderr."""
     global _DONE
@@ -45,7 +59,12 @@ def setup() -> None:
                 shutil.copyfile(dejavu, fonts / name)
     except ImportError:  # pragma: no cover - matplotlib comes with ultralytics
         pass
+    threads = thread_count()
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))  # ultralytics would put 1 here
     import ultralytics.utils as uu
+    import ultralytics.utils.torch_utils as tu
+
+    tu.NUM_THREADS = threads  # what select_device() passes to torch.set_num_threads
 
     for handler in uu.LOGGER.handlers:
         if hasattr(handler, "stream") and handler.stream is sys.stdout:
