@@ -33,11 +33,9 @@ def config_dir() -> Path:
 
 def thread_count() -> int:
     """CPU threads for ultralytics work: DEEPAPPS_THREADS, else OMP_NUM_THREADS, else every core."""
-    for var in ("DEEPAPPS_THREADS", "OMP_NUM_THREADS"):
-        value = os.environ.get(var, "").strip()
-        if value.isdigit() and int(value) > 0:
-            return int(value)
-    return os.cpu_count() or 1
+    from deepapps.runtime.threads import thread_count as count
+
+    return count("OMP_NUM_THREADS")
 
 
 def setup() -> None:
