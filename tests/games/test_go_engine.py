@@ -402,3 +402,68 @@ def test_runner_analyses_sgf_and_move_lists(tiny_model, tmp_path):
         runner("C3 C3")
     with pytest.raises(InputError):
         runner("Q99")
+
+
+def test_teacher_games_pretrain_and_init(tmp_path):
+    """GNU Go games become (position, GNU Go's move, outcome, ownership) data; a net fits it and
+    seeds self-play training."""
+    from deepapps_games.go.arena import find_gnugo
+    from deepapps_games.go.teacher import generate, load_teacher, pretrain
+    from deepapps_games.go.train import TrainConfig, run_training
+
+    if find_gnugo() is None:
+        pytest.skip("gnugo is not installed (apt-get install gnugo); skipping the teacher games")
+    rep = generate(6, tmp_path / "t.safetensors", size=5, opening=2, eps=0.1, seed=3, show_progress=False)
+    data, meta = load_teacher(tmp_path / "t.safetensors")
+    assert meta["games"] == 6 and rep["positions"] == len(data["z"]) > 6
+    assert data["x"].shape[1:] == (10, 5, 5) and set(np.unique(data["z"])) <= {-1.0, 1.0}
+    # every recorded move is legal in its position (rebuilt from the planes: own stones plane 0)
+    for x, m in zip(data["x"][:40], data["move"][:40]):
+        if m < 25:
+            assert x[0].flat[m] == 0 and x[1].flat[m] == 0
+    # the outcome is the same for both players of a game, with opposite signs by colour
+    black_to_move = data["x"][:, 8, 0, 0] == 1
+    for g in np.unique(data["game"]):
+        sel = data["game"] == g
+        zb = data["z"][sel & black_to_move]
+        zw = data["z"][sel & ~black_to_move]
+        assert len(set(zb)) <= 1 and len(set(zw)) <= 1
+        if len(zb) and len(zw):
+            assert zb[0] == -zw[0]
+    out = pretrain(
+        tmp_path / "t.safetensors",
+        tmp_path / "pre",
+        blocks=1,
+        channels=8,
+        steps=30,
+        batch=32,
+        eval_every=15,
+        holdout=0.34,
+        show_progress=False,
+    )
+    assert out["held_out_positions"] > 0 and 0 <= out["held_out"]["move_top1"] <= 1
+    net, m2 = load_net(out["model"])
+    assert m2["size"] == 5 and m2["stage"].startswith("supervised")
+    rows = [json.loads(line) for line in (tmp_path / "pre" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [15, 30]
+    cfg = TrainConfig(
+        size=5,
+        init=out["model"],
+        workers=1,
+        max_games=4,
+        visits=4,
+        fast_visits=2,
+        concurrent=2,
+        games_per_chunk=2,
+        min_buffer=8,
+        batch_size=8,
+        reuse=1,
+        gate_every=1000,
+        eval_games=2,
+        eval_visits=2,
+        gate_games=2,
+        gate_visits=2,
+    )
+    res = run_training(cfg, tmp_path / "rl", show_progress=False)
+    tuned, m3 = load_net(res["model"])
+    assert tuned.config.blocks == 1 and tuned.config.channels == 8 and m3["train_config"]["init"]

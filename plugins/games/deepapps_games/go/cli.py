@@ -72,3 +72,83 @@ def arena(model, opponent, level, games, size, komi, visits, seed, sgf_dir, work
             f"({report['win_rate']:.1%}, 95% CI {lo:.1%}-{hi:.1%}); as black {report['wins_as_black']}, "
             f"as white {report['wins_as_white']}; {report['seconds']:.0f} s"
         )
+
+
+@go_group.command(name="teacher-games")
+@click.option("--games", default=6000, show_default=True, help="GNU Go self-play games to record.")
+@click.option("--out", default="runs/go-teacher/teacher.safetensors", show_default=True)
+@click.option("--size", default=7, show_default=True)
+@click.option("--komi", default=7.5, show_default=True)
+@click.option(
+    "--level",
+    "levels",
+    multiple=True,
+    type=int,
+    default=(1,),
+    show_default=True,
+    help="GNU Go level(s); repeat to mix (each game picks one).",
+)
+@click.option("--opening", default=6, show_default=True, help="Up to this many random opening moves.")
+@click.option("--eps", default=0.04, show_default=True, help="Chance of a random (unrecorded) move later.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--workers", default=1, show_default=True, help="Parallel GNU Go processes.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def teacher_games(games, out, size, komi, levels, opening, eps, seed, workers, as_json) -> None:
+    """Record GNU Go self-play games as training data (policy: GNU Go's move; value: the outcome)."""
+    from .teacher import generate
+
+    report = generate(
+        games,
+        out,
+        size=size,
+        komi=komi,
+        levels=tuple(levels),
+        opening=opening,
+        eps=eps,
+        seed=seed,
+        workers=workers,
+        show_progress=not as_json,
+    )
+    click.echo(
+        json.dumps(report)
+        if as_json
+        else f"{report['games']} games, {report['positions']} positions -> {report['path']} "
+        f"({report['seconds']:.0f} s)"
+    )
+
+
+@go_group.command()
+@click.argument("data")
+@click.option("--out", default="runs/go-pretrain", show_default=True, help="Output folder.")
+@click.option("--blocks", default=4, show_default=True)
+@click.option("--channels", default=32, show_default=True)
+@click.option("--steps", default=4000, show_default=True)
+@click.option("--batch", default=256, show_default=True)
+@click.option("--lr", default=2e-3, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--threads", default=1, show_default=True, help="Torch threads.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def pretrain(data, out, blocks, channels, steps, batch, lr, seed, threads, as_json) -> None:
+    """Train a fresh network on teacher games (DATA from `deepapps go teacher-games`); 5% of the
+    games are held out for move-prediction accuracy and value error. Continue with self-play via
+    `deepapps train go --init OUT/model.safetensors`."""
+    from .teacher import pretrain as run
+
+    report = run(
+        data,
+        out,
+        blocks=blocks,
+        channels=channels,
+        steps=steps,
+        batch=batch,
+        lr=lr,
+        seed=seed,
+        threads=threads,
+        show_progress=not as_json,
+    )
+    click.echo(
+        json.dumps(report)
+        if as_json
+        else f"{report['model']}: held-out move top-1 {report['held_out']['move_top1']:.1%}, "
+        f"value MSE {report['held_out']['value_mse']:.3f} ({report['minutes']:.1f} min)"
+    )
