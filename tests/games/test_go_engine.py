@@ -417,8 +417,8 @@ def test_teacher_games_pretrain_and_init(tmp_path):
     data, meta = load_teacher(tmp_path / "t.safetensors")
     assert meta["games"] == 6 and rep["positions"] == len(data["z"]) > 6
     assert data["x"].shape[1:] == (10, 5, 5) and set(np.unique(data["z"])) <= {-1.0, 1.0}
-    # every recorded move is legal in its position (rebuilt from the planes: own stones plane 0)
-    for x, m in zip(data["x"][:40], data["move"][:40]):
+    # every recorded move lands on an empty point (planes 0 and 1: own and opponent stones now)
+    for x, m in zip(data["x"][:40], data["move"][:40], strict=True):
         if m < 25:
             assert x[0].flat[m] == 0 and x[1].flat[m] == 0
     # the outcome is the same for both players of a game, with opposite signs by colour

@@ -118,7 +118,7 @@ def teacher_games(games, out, size, komi, levels, opening, eps, seed, workers, a
 
 
 @go_group.command()
-@click.argument("data")
+@click.argument("data", nargs=-1, required=True)
 @click.option("--out", default="runs/go-pretrain", show_default=True, help="Output folder.")
 @click.option("--blocks", default=4, show_default=True)
 @click.option("--channels", default=32, show_default=True)
@@ -129,7 +129,8 @@ def teacher_games(games, out, size, komi, levels, opening, eps, seed, workers, a
 @click.option("--threads", default=1, show_default=True, help="Torch threads.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def pretrain(data, out, blocks, channels, steps, batch, lr, seed, threads, as_json) -> None:
-    """Train a fresh network on teacher games (DATA from `deepapps go teacher-games`); 5% of the
+    """Train a fresh network on teacher games (DATA: one or more files from `deepapps go
+    teacher-games`); 5% of the
     games are held out for move-prediction accuracy and value error. Continue with self-play via
     `deepapps train go --init OUT/model.safetensors`."""
     from .teacher import pretrain as run

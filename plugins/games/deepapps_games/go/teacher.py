@@ -229,8 +229,29 @@ def held_out_metrics(net, data: dict[str, np.ndarray], idx: np.ndarray, n2: int)
     }
 
 
+def load_many(paths: list[str | Path]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Concatenate several teacher files of one board size (game ids kept distinct)."""
+    datas, metas = zip(*(load_teacher(p) for p in paths), strict=True)
+    sizes = {int(m["size"]) for m in metas}
+    if len(sizes) != 1:
+        raise InputError(f"teacher files mix board sizes {sorted(sizes)}; pretrain one size at a time")
+    offset = 0
+    parts = []
+    for d in datas:
+        parts.append({**d, "game": d["game"] + offset})
+        offset += int(d["game"].max()) + 1
+    data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    meta = dict(metas[0])
+    meta["games"] = sum(int(m["games"]) for m in metas)
+    meta["positions"] = int(len(data["z"]))
+    meta["levels"] = sorted({lv for m in metas for lv in m["levels"]})
+    meta["seed"] = [m["seed"] for m in metas] if len(metas) > 1 else metas[0]["seed"]
+    meta["files"] = [Path(p).name for p in paths]
+    return data, meta
+
+
 def pretrain(
-    data_path: str | Path,
+    data_path: str | Path | list,
     out_dir: str | Path,
     blocks: int = 4,
     channels: int = 32,
@@ -257,7 +278,8 @@ def pretrain(
     torch.set_num_threads(max(1, threads))
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    data, meta = load_teacher(data_path)
+    paths = list(data_path) if isinstance(data_path, (list, tuple)) else [data_path]
+    data, meta = load_many(paths)
     size = int(meta["size"])
     n2 = size * size
     games = np.unique(data["game"])
