@@ -37,7 +37,7 @@ def tiny_run(tiny_data, tmp_path_factory):
         epochs=1,
         imgsz=64,
         batch=4,
-        workers=0,
+        workers=1,  # honoured on CPU (ultralytics alone would force 0)
         plots=False,
     )
     return out, summary
@@ -69,6 +69,8 @@ def test_tiny_training_writes_metrics_plot_and_safetensors(tiny_run):
     assert meta["format"] == "deepapps-yolo-v1" and meta["imgsz"] == 64
     assert meta["names"] == {str(i): n for i, n in enumerate(CLASSES)}
     assert meta["yaml"]["scales"] == {"n": [0.5, 0.125, 1024]} and meta["yaml"]["nc"] == len(CLASSES)
+    args = (out / "ultralytics" / "args.yaml").read_text()
+    assert "\nworkers: 1\n" in args
 
 
 def test_fine_tuning_starts_from_the_given_weights(tiny_run, tiny_data, tmp_path):
