@@ -38,7 +38,7 @@ def register_tasks(register):
 
 @hookimpl
 def register_models(register):
-    from .go.card import CARD_7X7
+    from .go.card import CARD_7X7, CARD_7X7_ZERO
 
     register(
         ModelSpec(
@@ -47,6 +47,16 @@ def register_models(register):
             source="bundled:deepapps_games/go/models/go-7x7.safetensors",
             load=f"{GO}.runner:load_model",
             card=ModelCard(**CARD_7X7),
+            size_mb=0.72,
+        )
+    )
+    register(
+        ModelSpec(
+            name="go-7x7-zero",
+            task="go",
+            source="bundled:deepapps_games/go/models/go-7x7-zero.safetensors",
+            load=f"{GO}.runner:load_model",
+            card=ModelCard(**CARD_7X7_ZERO),
             size_mb=0.34,
         )
     )

@@ -172,7 +172,8 @@ def play_arena_game(ours, theirs, ours_black: bool, size: int, komi: float) -> d
 
 
 def _play_many(args: tuple) -> list[dict[str, Any]]:
-    model, opponent, level, indices, size, komi, visits, seed, sgf_dir = args
+    model, opponent, level, indices, size, komi, visits, seed, sgf_dir, sample_moves = args
+    import numpy as np
     import torch
 
     torch.set_num_threads(1)
@@ -181,6 +182,8 @@ def _play_many(args: tuple) -> list[dict[str, Any]]:
     from .sgf import write_sgf
 
     ours, _ = load_player(model, visits=visits)
+    ours.temperature_moves = sample_moves  # our first moves are sampled by visit count: variety
+    ours.rng = ours.mcts.rng = np.random.default_rng(seed)
     if opponent == "gnugo":
         theirs = GnuGoPlayer(level=level, size=size, komi=komi, seed=seed)
     elif opponent == "random":
@@ -199,7 +202,7 @@ def _play_many(args: tuple) -> list[dict[str, Any]]:
                 (Path(sgf_dir) / f"game_{g:04d}.sgf").write_text(
                     write_sgf(rec["moves"], size, komi, rec["result"], b, w)
                 )
-            del rec["moves"]
+            rec["moves"] = tuple(rec["moves"])
             out.append(rec)
     finally:
         if hasattr(theirs, "close"):
@@ -219,8 +222,15 @@ def run_arena(
     sgf_dir: str | None = None,
     workers: int = 1,
     show_progress: bool = True,
+    sample_moves: int = 4,
 ) -> dict[str, Any]:
-    """Play ``games`` games (our engine black in even-numbered games); report wins with a Wilson 95% CI."""
+    """Play ``games`` games (our engine black in even-numbered games); report wins with a Wilson 95% CI.
+
+    Both engines are deterministic at a fixed seed (GNU Go's ``--seed`` barely changes its play),
+    so repeated games would be copies: our engine samples its first ``sample_moves`` moves in
+    proportion to visit counts while the game is in its first ``sample_moves`` moves (temperature 1;
+    4 = our first two moves), and the report counts ``distinct_games``.
+    """
     from deepapps.runtime import progress
 
     from .selfplay import wilson
@@ -236,7 +246,9 @@ def run_arena(
     if workers == 1:
         bar = progress(total=games, desc=f"vs {opponent}", unit="game", disable=not show_progress)
         for g in range(games):
-            records += _play_many((model, opponent, level, [g], size, komi, visits, seed + g, sgf_dir))
+            records += _play_many(
+                (model, opponent, level, [g], size, komi, visits, seed + g, sgf_dir, sample_moves)
+            )
             bar.update(1)
             bar.set_postfix(wins=sum(r["won"] for r in records))
         bar.close()
@@ -247,7 +259,7 @@ def run_arena(
             for part in pool.imap_unordered(
                 _play_many,
                 [
-                    (model, opponent, level, c, size, komi, visits, seed + i, sgf_dir)
+                    (model, opponent, level, c, size, komi, visits, seed + 1000 * i, sgf_dir, sample_moves)
                     for i, c in enumerate(chunks)
                 ],
             ):
@@ -267,6 +279,8 @@ def run_arena(
         "wins_as_black": sum(r["won"] for r in records if r["ours_black"]),
         "wins_as_white": sum(r["won"] for r in records if not r["ours_black"]),
         "mean_length": sum(r["length"] for r in records) / games,
+        "sample_moves": sample_moves,
+        "distinct_games": len({r["moves"] for r in records}),
         "capped_games": sum(r["capped"] for r in records),
         "capped_wins": sum(r["capped"] and r["won"] for r in records),
         "results": sorted((r["game"], r["result"]) for r in records),

@@ -45,8 +45,16 @@ def gtp(model: str, visits: int, size: int | None, komi: float | None, batch: in
 @click.option("--seed", default=0, show_default=True)
 @click.option("--sgf-dir", default=None, help="Save every game as SGF in this folder.")
 @click.option("--workers", default=1, show_default=True, help="Parallel game processes.")
+@click.option(
+    "--sample-moves",
+    default=4,
+    show_default=True,
+    help="Sample our moves by visit count while the game is this short (variety; 0 = always the best).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def arena(model, opponent, level, games, size, komi, visits, seed, sgf_dir, workers, as_json) -> None:
+def arena(
+    model, opponent, level, games, size, komi, visits, seed, sgf_dir, workers, sample_moves, as_json
+) -> None:
     """Play GAMES games against an opponent, alternating colours; win rate with a 95% Wilson CI."""
     from .arena import run_arena
 
@@ -62,6 +70,7 @@ def arena(model, opponent, level, games, size, komi, visits, seed, sgf_dir, work
         sgf_dir=sgf_dir,
         workers=workers,
         show_progress=not as_json,
+        sample_moves=sample_moves,
     )
     if as_json:
         click.echo(json.dumps(report))
@@ -70,7 +79,8 @@ def arena(model, opponent, level, games, size, komi, visits, seed, sgf_dir, work
         click.echo(
             f"{report['model']} vs {report['opponent']}: {report['wins']}/{report['games']} wins "
             f"({report['win_rate']:.1%}, 95% CI {lo:.1%}-{hi:.1%}); as black {report['wins_as_black']}, "
-            f"as white {report['wins_as_white']}; {report['seconds']:.0f} s"
+            f"as white {report['wins_as_white']}; {report['distinct_games']} distinct games; "
+            f"{report['seconds']:.0f} s"
         )
 
 
