@@ -40,26 +40,17 @@ def register_tasks(register):
 def register_models(register):
     from .go.card import CARD_7X7, CARD_7X7_ZERO
 
-    register(
-        ModelSpec(
-            name="go-7x7",
-            task="go",
-            source="bundled:deepapps_games/go/models/go-7x7.safetensors",
-            load=f"{GO}.runner:load_model",
-            card=ModelCard(**CARD_7X7),
-            size_mb=0.72,
+    for name, card, size_mb in (("go-7x7", CARD_7X7, 0.72), ("go-7x7-zero", CARD_7X7_ZERO, 0.34)):
+        register(
+            ModelSpec(
+                name=name,
+                task="go",
+                source=f"bundled:deepapps_games/go/models/{name}.safetensors",
+                load=f"{GO}.runner:load_model",
+                card=ModelCard(**card),
+                size_mb=size_mb,
+            )
         )
-    )
-    register(
-        ModelSpec(
-            name="go-7x7-zero",
-            task="go",
-            source="bundled:deepapps_games/go/models/go-7x7-zero.safetensors",
-            load=f"{GO}.runner:load_model",
-            card=ModelCard(**CARD_7X7_ZERO),
-            size_mb=0.34,
-        )
-    )
 
 
 @hookimpl

@@ -86,7 +86,13 @@ class GnuGoPlayer:
     """GNU Go as a player object (same interface as MCTSPlayer/RandomPlayer)."""
 
     def __init__(
-        self, level: int = 1, size: int = 7, komi: float = 7.5, seed: int = 0, binary: str | None = None
+        self,
+        level: int = 1,
+        size: int = 7,
+        komi: float = 7.5,
+        seed: int = 0,
+        binary: str | None = None,
+        never_resign: bool = False,
     ) -> None:
         path = binary or find_gnugo()
         if path is None:
@@ -104,6 +110,7 @@ class GnuGoPlayer:
                 "--seed",
                 str(seed),
             ]
+            + (["--never-resign"] if never_resign else [])
         )
         self.size, self.komi = size, komi
         self.resigned = False
@@ -227,9 +234,9 @@ def run_arena(
     """Play ``games`` games (our engine black in even-numbered games); report wins with a Wilson 95% CI.
 
     Both engines are deterministic at a fixed seed (GNU Go's ``--seed`` barely changes its play),
-    so repeated games would be copies: our engine samples its first ``sample_moves`` moves in
-    proportion to visit counts while the game is in its first ``sample_moves`` moves (temperature 1;
-    4 = our first two moves), and the report counts ``distinct_games``.
+    so repeated games would be copies: while the game is shorter than ``sample_moves`` moves, our
+    engine samples its moves in proportion to visit counts (temperature 1; 4 = our first two
+    moves), and the report counts ``distinct_games``.
     """
     from deepapps.runtime import progress
 

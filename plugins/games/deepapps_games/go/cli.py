@@ -140,9 +140,8 @@ def teacher_games(games, out, size, komi, levels, opening, eps, seed, workers, a
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def pretrain(data, out, blocks, channels, steps, batch, lr, seed, threads, as_json) -> None:
     """Train a fresh network on teacher games (DATA: one or more files from `deepapps go
-    teacher-games`); 5% of the
-    games are held out for move-prediction accuracy and value error. Continue with self-play via
-    `deepapps train go --init OUT/model.safetensors`."""
+    teacher-games`); 5% of the games are held out for move-prediction accuracy and value error.
+    Continue with self-play via `deepapps train go --init OUT/model.safetensors`."""
     from .teacher import pretrain as run
 
     report = run(

@@ -263,13 +263,6 @@ def _vs_random(net, cfg: TrainConfig, seed: int) -> dict[str, Any]:
     return match(a, RandomPlayer(seed), cfg.eval_games, cfg.size, cfg.komi)
 
 
-def _resolve_init(name: str) -> str:
-    """A .safetensors path, or the name of a registered Go model (e.g. ``go-7x7``)."""
-    from .runner import model_file
-
-    return str(model_file(name))
-
-
 def plot_elo(rows: list[dict[str, Any]], path: Path) -> Path | None:
     """Elo (chained gating results) and win rate against random, over self-play games."""
     pts = [r for r in rows if "elo" in r]
@@ -329,9 +322,12 @@ def run_training(
         if (out / "metrics.jsonl").exists():
             old_rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line]
     elif cfg.init:
-        net, _ = load_net(_resolve_init(cfg.init))
-        best_net, _ = load_net(_resolve_init(cfg.init))
+        from .runner import model_file  # a registered model name or a .safetensors path
+
+        net, _ = load_net(model_file(cfg.init))
         cfg.blocks, cfg.channels, cfg.ownership = net.config.blocks, net.config.channels, net.config.ownership
+        best_net = GoNet(net.config)
+        best_net.load_state_dict(net.state_dict())
     else:
         net = GoNet(NetConfig(cfg.blocks, cfg.channels, cfg.ownership))
         best_net = GoNet(NetConfig(cfg.blocks, cfg.channels, cfg.ownership))

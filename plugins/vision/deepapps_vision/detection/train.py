@@ -80,7 +80,7 @@ def train(
 
     ``workers``: data-loading processes. ultralytics forces 0 on CPU (loading then runs between
     training steps); an explicit number is honoured on CPU too, which pays off for small models
-    whose steps are short next to the mosaic augmentation (``None`` keeps ultralytics' choice).
+    whose steps are short next to the mosaic augmentation (``None``: ultralytics' 0 on CPU, 2 on GPU).
     ``hours`` caps training by wall time (ultralytics' ``time``: the schedule is re-fit to the
     time after the first epoch). Other options pass to ``ultralytics`` ``train`` (e.g. ``lr0``).
     """
@@ -127,11 +127,12 @@ def train(
         pbar.update(1)
         pbar.set_postfix(mAP50_95=row.get("mAP50-95"), mAP50=row.get("mAP50"))
 
-    def on_pretrain_routine_start(trainer: Any) -> None:
-        if workers is not None:  # undo ultralytics' `workers = 0` on CPU, set in the trainer's init
-            trainer.args.workers = workers
+    if workers is not None:
 
-    yolo.add_callback("on_pretrain_routine_start", on_pretrain_routine_start)
+        def on_pretrain_routine_start(trainer: Any) -> None:
+            trainer.args.workers = workers  # undo ultralytics' `workers = 0` on CPU (trainer init)
+
+        yolo.add_callback("on_pretrain_routine_start", on_pretrain_routine_start)
     yolo.add_callback("on_train_epoch_start", on_train_epoch_start)
     yolo.add_callback("on_fit_epoch_end", on_fit_epoch_end)
     t0 = time.perf_counter()
@@ -140,7 +141,7 @@ def train(
         epochs=epochs,
         imgsz=imgsz,
         batch=batch,
-        workers=8 if workers is None else workers,
+        workers=2 if workers is None else workers,  # None: 2 on GPU, ultralytics' 0 on CPU
         device="cpu" if device == "cpu" else device.replace("cuda:", "").replace("cuda", "0"),
         project=str(out.resolve()),
         name="ultralytics",
