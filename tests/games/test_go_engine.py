@@ -78,6 +78,64 @@ def test_batched_search_uses_fewer_network_calls():
     assert ev16.positions >= 128
 
 
+def _sharp_evaluator(boards, masks):
+    """Priors that put almost everything on the first candidate move (like a net imitating one
+    teacher move), value 0: descents in one batch keep running into the same leaf."""
+    priors = []
+    for m in masks:
+        p = np.full(len(m), 1e-3)
+        p[0] = 1.0
+        priors.append(p / p.sum())
+    return priors, np.zeros(len(boards))
+
+
+def test_collisions_keep_virtual_loss_until_the_batch_is_full():
+    m = MCTS(_sharp_evaluator, batch=16, rng=np.random.default_rng(0))
+    m.set_root(Board(7))
+    m.evaluate_pending(m.collect(1))
+    m.run(40)  # some tree to descend through
+    visits_before, collisions_before = m.root.visits, m.collisions
+    pending = m.collect(16)
+    leaves = [leaf for _, leaf in pending]
+    assert m.collisions > collisions_before  # the sharp prior sends descents to the same leaf...
+    assert len(pending) == 16  # ...yet the batch still fills, with distinct leaves
+    assert len({id(leaf) for leaf in leaves}) == 16 and all(leaf.pending for leaf in leaves)
+    # the colliding descents' virtual losses are gone: only the pending paths remain counted
+    assert m.root.n_sum == visits_before - 1 + 16
+    m.evaluate_pending(pending)
+    assert m.root.visits == visits_before + 16 and m.root.n_sum == m.root.visits - 1
+    assert not any(leaf.pending for leaf in leaves)
+    # and a cap on collisions returns a short batch rather than searching forever
+    capped = MCTS(_sharp_evaluator, batch=64, max_collisions=0, rng=np.random.default_rng(0))
+    capped.set_root(Board(7))
+    capped.evaluate_pending(capped.collect(1))
+    capped.run(40)
+    before = capped.collisions
+    short = capped.collect(64)
+    assert capped.collisions == before + 1 and 0 < len(short) < 64
+    capped.evaluate_pending(short)
+    assert capped.root.n_sum == capped.root.visits - 1
+
+
+def test_bf16_evaluator_matches_fp32():
+    torch.manual_seed(0)
+    net = GoNet(NetConfig(2, 16))
+    boards = [Board(7)]
+    rng = random.Random(0)
+    for _ in range(20):
+        b = boards[-1].copy()
+        b.play(rng.choice(b.candidate_moves()))
+        boards.append(b)
+    masks = [b.candidate_moves() for b in boards]
+    p32, v32 = Evaluator(net)(boards, masks)
+    p16, v16 = Evaluator(net, precision="bf16")(boards, masks)
+    assert v16.dtype == np.float32 and np.abs(v16 - v32).max() < 0.05
+    for a, b in zip(p32, p16, strict=True):
+        assert b.dtype == np.float32 and abs(b.sum() - 1) < 1e-4 and np.abs(a - b).max() < 0.05
+    with pytest.raises(Exception, match="unknown precision"):
+        Evaluator(net, precision="int3")
+
+
 def _puct_argmax(m: MCTS, node) -> int:
     """The textbook PUCT choice at ``node``: argmax over every move, first index on ties."""
     N = np.asarray(node.N, dtype=np.float64)

@@ -157,6 +157,7 @@ class MCTS:
         dirichlet_total: float = 10.83,
         noise_fraction: float = 0.25,
         rng: np.random.Generator | None = None,
+        max_collisions: int | None = None,
     ) -> None:
         self.evaluate = evaluate
         self.c_puct = c_puct
@@ -167,6 +168,7 @@ class MCTS:
         self.rng = rng or np.random.default_rng()
         self.root: Node | None = None
         self.collisions = 0
+        self.max_collisions = max_collisions  # per batch; None: as many as the batch size
 
     # tree management ------------------------------------------------------------
     def set_root(self, board: Board) -> None:
@@ -283,7 +285,14 @@ class MCTS:
 
     # batched search ----------------------------------------------------------------
     def collect(self, k: int | None = None) -> list[tuple[list[tuple[Node, int]], Node]]:
-        """Descend up to ``k`` times; terminal leaves are backed up at once, the rest returned."""
+        """Descend until ``k`` leaves are collected; terminal leaves are backed up at once, the rest
+        returned.
+
+        A descent that ends on a leaf already waiting for the network (a collision) keeps its
+        virtual loss until the batch is complete, so the following descents are steered away from
+        that path instead of ending the batch. After ``max_collisions`` collisions (default ``k``)
+        the batch is returned as it is; the virtual losses of colliding descents are then undone.
+        """
         k = self.batch if k is None else k
         pending: list[tuple[list[tuple[Node, int]], Node]] = []
         if self.root is not None and not self.root.expanded and self.root.terminal is None:
@@ -292,17 +301,26 @@ class MCTS:
                 return [([], self.root)]
             return []
         select = self._select
-        for _ in range(k):
+        collided: list[list[tuple[Node, int]]] = []
+        limit = self.max_collisions if self.max_collisions is not None else k
+        done = 0
+        while done < k:
             path, leaf = select()
             if leaf.terminal is not None:
                 self._backup(path, leaf, leaf.terminal)
+                done += 1
                 continue
             if leaf.pending:
-                self._undo_virtual(path)
                 self.collisions += 1
-                break
+                collided.append(path)
+                if len(collided) > limit or not path:
+                    break
+                continue
             leaf.pending = True
             pending.append((path, leaf))
+            done += 1
+        for path in reversed(collided):
+            self._undo_virtual(path)
         return pending
 
     def backup(
