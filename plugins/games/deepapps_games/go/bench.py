@@ -4,6 +4,10 @@ Every figure comes from this run on this machine: the same network searches the 
 once with ``batch`` leaves per network call and once with one leaf per call. After an untimed
 warm-up of every mode, the modes take turns position by position (so a change in machine load
 during the run affects them alike); each mode keeps its own search tree and evaluator counters.
+Each precision (``precision="fp32,bf16"`` by default) is measured with one leaf and with every
+batch size; ``batched_speedup_best`` compares the fastest batched mode with the fastest one-leaf
+mode (on CPUs with bf16 matrix units, bf16 wins batched and fp32 wins one leaf at a time).
+Options: ``deepapps bench go --visits 400 --batch 16,32,64 --precision fp32 --threads 1``.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ def bench(
     rounds: int = 2,
     selfplay_games: int = 8,
     threads: int = 1,
+    precision: str | list[str] = "fp32,bf16",
     **_: Any,
 ) -> BenchReport:
     import torch
@@ -60,54 +65,78 @@ def bench(
     if isinstance(batch, str):
         batch = [int(b) for b in batch.split(",") if b.strip()]
     batches = [int(b) for b in (batch if isinstance(batch, (list, tuple)) else [batch])]
-    modes = [1, *(b for b in batches if b != 1)]
-    evals = {b: Evaluator(net, device) for b in modes}
-    searches = {b: MCTS(evals[b], batch=b) for b in modes}
+    if isinstance(precision, str):
+        precision = [p.strip() for p in precision.split(",") if p.strip()]
+    precisions = list(dict.fromkeys(precision)) or ["fp32"]
+    # a mode is (precision, leaves per network call); every precision gets its one-leaf baseline
+    modes = [(p, b) for p in precisions for b in [1, *(b for b in batches if b != 1)]]
+    evals = {m: Evaluator(net, device, precision=m[0]) for m in modes}
+    searches = {m: MCTS(evals[m], batch=m[1]) for m in modes}
     # warm-up (not timed): first network calls and code paths of every mode
-    for b in modes:
-        MCTS(Evaluator(net, device), batch=b).search(boards[0], min(visits, 64))
+    for m in modes:
+        MCTS(Evaluator(net, device, precision=m[0]), batch=m[1]).search(boards[0], min(visits, 64))
     # the modes take turns position by position, so a change of machine load hits them alike;
     # process CPU time is kept too (on a shared machine it leaves out time spent descheduled)
     sims = dict.fromkeys(modes, 0)
     seconds = dict.fromkeys(modes, 0.0)
     cpu = dict.fromkeys(modes, 0.0)
-    best = {b: [] for b in modes}
+    best = {m: [] for m in modes}
     for rnd in range(max(1, int(rounds))):
         for board in boards:
-            for b in modes:
+            for m in modes:
                 c0 = time.process_time()
                 t0 = time.perf_counter()
-                r = searches[b].search(board, visits)
-                seconds[b] += time.perf_counter() - t0
-                cpu[b] += time.process_time() - c0
-                sims[b] += r.total_visits
+                r = searches[m].search(board, visits)
+                seconds[m] += time.perf_counter() - t0
+                cpu[m] += time.process_time() - c0
+                sims[m] += r.total_visits
                 if rnd == 0:
-                    best[b].append(r.best())
-    rates = {b: sims[b] / seconds[b] for b in modes}
-    cpu_rates = {b: sims[b] / cpu[b] for b in modes}
-    for b in modes:
+                    best[m].append(r.best())
+    rates = {m: sims[m] / seconds[m] for m in modes}
+    cpu_rates = {m: sims[m] / cpu[m] for m in modes}
+
+    def label(m: tuple[str, int]) -> str:  # fp32 keeps the plain names of earlier reports
+        return f"batch{m[1]}" if m[0] == "fp32" else f"{m[0]}_batch{m[1]}"
+
+    reference = ("fp32", 1) if ("fp32", 1) in modes else modes[0]
+    for m in modes:
         extra = {}
-        if b != 1:
-            same = sum(x == y for x, y in zip(best[b], best[1], strict=True))
-            extra["same_best_move_as_batch1"] = f"{same}/{len(boards)}"
+        if m != reference:
+            same = sum(x == y for x, y in zip(best[m], best[reference], strict=True))
+            extra[f"same_best_move_as_{label(reference)}"] = f"{same}/{len(boards)}"
         report.add(
-            f"mcts_sims_per_s_batch{b}",
-            round(rates[b], 1),
+            f"mcts_sims_per_s_{label(m)}",
+            round(rates[m], 1),
             "sims/s",
-            network_calls=evals[b].calls,
-            positions_evaluated=evals[b].positions,
-            collisions=searches[b].collisions,
-            sims_per_cpu_s=round(cpu_rates[b], 1),
+            network_calls=evals[m].calls,
+            positions_evaluated=evals[m].positions,
+            collisions=searches[m].collisions,
+            sims_per_cpu_s=round(cpu_rates[m], 1),
+            precision=m[0],
             measured=f"{positions} positions x {visits} visits x {rounds} rounds, {size}x{size}",
             **extra,
         )
-    for b in modes[1:]:
+    for m in modes:
+        if m[1] == 1:
+            continue
+        one = (m[0], 1)
         report.add(
-            f"batched_speedup_batch{b}",
-            round(rates[b] / rates[1], 2),
+            f"batched_speedup_{label(m)}",
+            round(rates[m] / rates[one], 2),
             "x",
-            by_cpu_time=round(cpu_rates[b] / cpu_rates[1], 2),
-            measured=f"batch {b} vs 1, same net, same positions, same run (modes interleaved per position)",
+            by_cpu_time=round(cpu_rates[m] / cpu_rates[one], 2),
+            measured=f"batch {m[1]} vs 1, both {m[0]}, same net, same positions, same run (modes interleaved per position)",
+        )
+    batched = [m for m in modes if m[1] != 1]
+    if len(precisions) > 1 and batched:
+        top = max(batched, key=rates.get)
+        top1 = max((m for m in modes if m[1] == 1), key=rates.get)
+        report.add(
+            "batched_speedup_best",
+            round(rates[top] / rates[top1], 2),
+            "x",
+            by_cpu_time=round(cpu_rates[top] / cpu_rates[top1], 2),
+            measured=f"fastest batched mode ({label(top)}) vs fastest one-leaf mode ({label(top1)}), same net, same run",
         )
     # board speed
     rng = random.Random(1)
@@ -164,6 +193,7 @@ def bench(
         "positions": positions,
         "rounds": rounds,
         "batches": batches,
+        "precisions": precisions,
         "threads": threads,
         "device": device,
         "torch": torch.__version__,

@@ -19,15 +19,17 @@ class GTPError(Exception):
     """Answered as ``? message``."""
 
 
-def load_player(model: str, visits: int = 200, batch: int = 8):
-    """An MCTSPlayer for a registered model name or a .safetensors path, and its metadata."""
+def load_player(model: str, visits: int = 200, batch: int = 8, precision: str = "fp32"):
+    """An MCTSPlayer for a registered model name or a .safetensors path, and its metadata
+    (``precision="bf16"``: see :class:`~deepapps_games.go.net.Evaluator`)."""
     from .net import Evaluator
     from .runner import load_model, model_defaults
     from .selfplay import MCTSPlayer
 
     net, meta = load_model(model)
     size, komi = model_defaults(meta)
-    return MCTSPlayer(Evaluator(net), visits=visits, batch=batch, name=str(model)), {
+    player = MCTSPlayer(Evaluator(net, precision=precision), visits=visits, batch=batch, name=str(model))
+    return player, {
         **meta,
         "size": size,
         "komi": komi,

@@ -142,6 +142,7 @@ class GoRunner(Runner):
         device: str = "cpu",
         visits: int = 200,
         batch: int = 8,
+        precision: str = "fp32",
         **options: Any,
     ) -> None:
         super().__init__(model_name, device, **options)
@@ -151,7 +152,7 @@ class GoRunner(Runner):
         self.net = net
         self.meta = meta
         self.size, self.komi = model_defaults(meta)
-        self.evaluator = Evaluator(net, device)
+        self.evaluator = Evaluator(net, device, precision=precision)
         self.player = MCTSPlayer(self.evaluator, visits=visits, batch=batch)
 
     def preprocess(
