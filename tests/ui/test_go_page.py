@@ -36,3 +36,8 @@ def test_go_page_plays_and_analyses():
     assert len(at.metric) >= 2
     at.text_area[0].input("(;GM[1]SZ[7];B[zz])").run()
     assert any("Cannot read this SGF" in e.value for e in at.error)
+    # every registered Go model is offered, and a file path can be given instead
+    assert {"go-7x7", "go-7x7-zero"} <= set(at.selectbox(key="go_model").options)
+    at.selectbox(key="go_model").set_value("other (path)").run()
+    assert not at.exception, at.exception
+    assert any("path of a Go network" in i.value for i in at.info)

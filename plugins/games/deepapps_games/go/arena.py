@@ -222,8 +222,8 @@ def run_arena(
     opponent: str = "gnugo",
     level: int = 1,
     games: int = 20,
-    size: int = 7,
-    komi: float = 7.5,
+    size: int | None = None,
+    komi: float | None = None,
     visits: int = 200,
     seed: int = 0,
     sgf_dir: str | None = None,
@@ -236,7 +236,7 @@ def run_arena(
     Both engines are deterministic at a fixed seed (GNU Go's ``--seed`` barely changes its play),
     so repeated games would be copies: while the game is shorter than ``sample_moves`` moves, our
     engine samples its moves in proportion to visit counts (temperature 1; 4 = our first two
-    moves), and the report counts ``distinct_games``.
+    moves), and the report counts ``distinct_games``. ``size``/``komi`` default to the model's.
     """
     from deepapps.runtime import progress
 
@@ -244,6 +244,12 @@ def run_arena(
 
     if games < 1:
         raise InputError("--games must be at least 1")
+    if size is None or komi is None:
+        from .runner import load_model, model_defaults
+
+        model_size, model_komi = model_defaults(load_model(model)[1])
+        size = model_size if size is None else size
+        komi = model_komi if komi is None else komi
     if opponent == "gnugo" and find_gnugo() is None:
         raise InputError("GNU Go is not installed: `apt-get install gnugo` (binary /usr/games/gnugo)")
     t0 = time.perf_counter()

@@ -93,9 +93,22 @@ def render() -> None:
 
     st.title("Go: AlphaZero-style engine")
     st.caption(
-        "Policy-value network + PUCT search, trained by self-play on 7x7 (other sizes work, but play weakly)."
+        "Policy-value network + PUCT search. Each model is trained for one board size (its default "
+        "below); other sizes work, but play weakly."
     )
-    model = st.sidebar.text_input("Model", value="go-7x7")
+    from deepapps.registry import registry
+
+    names = [m.name for m in registry.models(task="go")] or ["go-7x7"]
+    choice = st.sidebar.selectbox(
+        "Model",
+        [*names, "other (path)"],
+        index=names.index("go-7x7") if "go-7x7" in names else 0,
+        key="go_model",
+    )
+    model = st.sidebar.text_input("Model file (.safetensors)") if choice == "other (path)" else choice
+    if not model:
+        st.info("Enter the path of a Go network (.safetensors) or pick a registered model.")
+        return
     visits = st.sidebar.slider("Strength (search visits per move)", 8, 800, 100, step=8)
     tab_play, tab_sgf = st.tabs(["Play", "Analyse SGF"])
     player, (default_size, default_komi) = _engine(model, visits)
