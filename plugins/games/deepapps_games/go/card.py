@@ -54,29 +54,30 @@ CARD_7X7: dict = {
         "vs_random_200_visits": {"games": 200, "wins": 200, "win_rate": 1.0, "ci95": [0.9812, 1.0]},
         "vs_gnugo_level1_200_visits": {
             "games": 100,
-            "wins": 48,
-            "win_rate": 0.48,
-            "ci95": [0.3846, 0.5768],
-            "wins_as_black": 48,
-            "wins_as_white": 0,
-            "distinct_games": 20,
+            "wins": 51,
+            "win_rate": 0.51,
+            "ci95": [0.4135, 0.6058],
+            "wins_as_black": 49,
+            "wins_as_white": 2,
+            "distinct_games": 24,
         },
         "vs_gnugo_level10_200_visits": {
             "games": 100,
             "wins": 56,
             "win_rate": 0.56,
             "ci95": [0.4623, 0.6533],
-            "wins_as_black": 49,
-            "wins_as_white": 7,
-            "distinct_games": 20,
+            "wins_as_black": 50,
+            "wins_as_white": 6,
+            "distinct_games": 23,
         },
     },
     "metrics_command": (
         "deepapps go arena --model go-7x7 --opponent random --games 200 --visits 200 --workers 2 --seed 0 --json; "
-        "deepapps go arena --model go-7x7 --opponent gnugo --level 1 --games 100 --visits 200 --seed 0 --json; "
-        "deepapps go arena --model go-7x7 --opponent gnugo --level 10 --games 100 --visits 200 --seed 0 --json "
+        "deepapps go arena --model go-7x7 --opponent gnugo --level 1 --games 100 --visits 200 --workers 2 --seed 0 --json; "
+        "deepapps go arena --model go-7x7 --opponent gnugo --level 10 --games 100 --visits 200 --workers 2 --seed 0 --json "
         "(GNU Go 3.8 with --chinese-rules --capture-all-dead; our first two moves sampled by visit count, "
-        "--sample-moves 4); held-out figures: 400 games (5%) never trained on, from `deepapps go pretrain`"
+        "--sample-moves 4; search code of Dec 1, where a collision no longer ends a batch); held-out figures: "
+        "400 games (5%) never trained on, from `deepapps go pretrain`"
     ),
     "training_command": (
         "deepapps go teacher-games --games 8000 --level 1 --seed 1 --workers 2 --out runs/teacher/l1_8k.safetensors "
@@ -87,10 +88,10 @@ CARD_7X7: dict = {
     "limitations": (
         "Trained for 7x7, komi 7.5, Tromp-Taylor scoring. It learned from GNU Go, not from self-play, so it "
         "inherits GNU Go's style. 7x7 is believed to be a black win by 9 points with best play, so at komi 7.5 "
-        "black should win by 1.5. As black it beat GNU Go level 1 in 48 of 50 games. As white it lost all 50, "
-        "45 of them by exactly 1.5 points. Its overall score against level 1 is 48%. A second run that "
-        "samples more opening moves (--sample-moves 8 --seed 1) scored 52/100, so it is about even with "
-        "level 1, not clearly better. Against level 10 it won 7 of 50 games as white. The arena games come from 20 distinct move "
-        "sequences: both engines are nearly deterministic, and only our first two moves are sampled."
+        "black should win by 1.5. As black it beat GNU Go level 1 in 49 of 50 games; as white it won 2 of 50, "
+        "most losses by exactly 1.5 points. Its overall score against level 1 is 51/100 (95% CI 41-61%); two "
+        "earlier runs with the previous search code gave 48/100 and 52/100. So it is about even with level 1, "
+        "not clearly better. Against level 10 it won 6 of 50 games as white. The arena games come from 23-24 "
+        "distinct move sequences: both engines are nearly deterministic, and only our first two moves are sampled."
     ),
 }
