@@ -525,3 +525,13 @@ def test_teacher_games_pretrain_and_init(tmp_path):
     res = run_training(cfg, tmp_path / "rl", show_progress=False)
     tuned, m3 = load_net(res["model"])
     assert tuned.config.blocks == 1 and tuned.config.channels == 8 and m3["train_config"]["init"]
+
+
+def test_bundled_models_carry_their_board_size():
+    from deepapps_games.go.gtp import load_player
+
+    for name, n in (("go-7x7", 7), ("go-7x7-zero", 7), ("go-9x9", 9)):
+        player, meta = load_player(name, visits=16)
+        assert meta["size"] == n and meta["komi"] == 7.5
+        res = player.analyse(Board(n, komi=7.5), visits=16)
+        assert res.n == n and res.total_visits >= 15 and len(res.policy) == n * n + 1

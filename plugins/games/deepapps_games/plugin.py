@@ -38,9 +38,13 @@ def register_tasks(register):
 
 @hookimpl
 def register_models(register):
-    from .go.card import CARD_7X7, CARD_7X7_ZERO
+    from .go.card import CARD_7X7, CARD_7X7_ZERO, CARD_9X9
 
-    for name, card, size_mb in (("go-7x7", CARD_7X7, 0.72), ("go-7x7-zero", CARD_7X7_ZERO, 0.34)):
+    for name, card, size_mb in (
+        ("go-7x7", CARD_7X7, 0.72),
+        ("go-7x7-zero", CARD_7X7_ZERO, 0.34),
+        ("go-9x9", CARD_9X9, 0.72),
+    ):
         register(
             ModelSpec(
                 name=name,

@@ -95,3 +95,59 @@ CARD_7X7: dict = {
         "distinct move sequences: both engines are nearly deterministic, and only our first two moves are sampled."
     ),
 }
+
+CARD_9X9: dict = {
+    "summary": (
+        "9x9 Go policy-value network (4 residual blocks x 48 channels, ownership head) trained by supervised "
+        "learning on 6,000 GNU Go level-1 self-play games on 9x9: 7.0 minutes of training on two CPU threads "
+        "after 29.5 minutes of game generation."
+    ),
+    "params": 177820,
+    "license": "Apache-2.0",
+    "training_data": (
+        "6,000 GNU Go 3.8 level-1 self-play games on 9x9 generated here (up to 6 random opening moves, 4% random "
+        "moves later, not used as targets): 356,089 positions; 300 games (5%) held out; komi 7.5, Tromp-Taylor "
+        "area scoring (GNU Go with --chinese-rules --capture-all-dead --never-resign)"
+    ),
+    "metrics": {
+        "held_out_move_top1": 0.5386,
+        "held_out_move_top3": 0.7903,
+        "held_out_value_mse": 0.4329,
+        "held_out_outcome_accuracy": 0.8477,
+        "vs_random_200_visits": {
+            "games": 200,
+            "wins": 200,
+            "win_rate": 1.0,
+            "ci95": [0.9812, 1.0],
+            "distinct_games": 200,
+        },
+        "vs_gnugo_level1_200_visits": {
+            "games": 100,
+            "wins": 69,
+            "win_rate": 0.69,
+            "ci95": [0.5937, 0.7722],
+            "wins_as_black": 36,
+            "wins_as_white": 33,
+            "distinct_games": 89,
+        },
+    },
+    "metrics_command": (
+        "deepapps go arena --model go-9x9 --opponent random --games 200 --visits 200 --workers 2 --seed 0 --json; "
+        "deepapps go arena --model go-9x9 --opponent gnugo --level 1 --games 100 --visits 200 --workers 2 --seed 0 --json "
+        "(GNU Go 3.8 with --chinese-rules --capture-all-dead; our first two moves sampled by visit count); "
+        "held-out figures: 300 games never trained on, from `deepapps go pretrain`"
+    ),
+    "training_command": (
+        "deepapps go teacher-games --games 6000 --size 9 --level 1 --seed 1 --workers 2 "
+        "--out runs/teacher9/l1_6k.safetensors "
+        "&& deepapps go pretrain runs/teacher9/l1_6k.safetensors --out runs/go9-pre --blocks 4 --channels 48 "
+        "--steps 3000 --batch 256 --lr 0.002 --seed 0 --threads 2 "
+        "&& cp runs/go9-pre/model.safetensors plugins/games/deepapps_games/go/models/go-9x9.safetensors"
+    ),
+    "limitations": (
+        "Trained for 9x9, komi 7.5, Tromp-Taylor scoring; it learned from GNU Go level 1, not from self-play, "
+        "so it inherits GNU Go's style. At 200 visits it beat GNU Go level 1 in 69 of 100 games (95% CI "
+        "59-77%; 36/50 as black, 33/50 as white; 89 distinct games). It is a small network (178k parameters) "
+        "trained for 7 minutes, so it still makes tactical mistakes that stronger engines punish."
+    ),
+}
