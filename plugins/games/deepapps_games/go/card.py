@@ -130,10 +130,20 @@ CARD_9X9: dict = {
             "wins_as_white": 33,
             "distinct_games": 89,
         },
+        "vs_gnugo_level10_200_visits": {
+            "games": 100,
+            "wins": 53,
+            "win_rate": 0.53,
+            "ci95": [0.4329, 0.6249],
+            "wins_as_black": 26,
+            "wins_as_white": 27,
+            "distinct_games": 90,
+        },
     },
     "metrics_command": (
         "deepapps go arena --model go-9x9 --opponent random --games 200 --visits 200 --workers 2 --seed 0 --json; "
-        "deepapps go arena --model go-9x9 --opponent gnugo --level 1 --games 100 --visits 200 --workers 2 --seed 0 --json "
+        "deepapps go arena --model go-9x9 --opponent gnugo --level 1 --games 100 --visits 200 --workers 2 --seed 0 --json; "
+        "deepapps go arena --model go-9x9 --opponent gnugo --level 10 --games 100 --visits 200 --workers 2 --seed 0 --json "
         "(GNU Go 3.8 with --chinese-rules --capture-all-dead; our first two moves sampled by visit count); "
         "held-out figures: 300 games never trained on, from `deepapps go pretrain`"
     ),
@@ -147,7 +157,7 @@ CARD_9X9: dict = {
     "limitations": (
         "Trained for 9x9, komi 7.5, Tromp-Taylor scoring; it learned from GNU Go level 1, not from self-play, "
         "so it inherits GNU Go's style. At 200 visits it beat GNU Go level 1 in 69 of 100 games (95% CI "
-        "59-77%; 36/50 as black, 33/50 as white; 89 distinct games). It is a small network (178k parameters) "
+        "59-77%; 36/50 as black, 33/50 as white; 89 distinct games) and level 10 in 53 of 100 (95% CI 43-62%). It is a small network (178k parameters) "
         "trained for 7 minutes, so it still makes tactical mistakes that stronger engines punish."
     ),
 }
