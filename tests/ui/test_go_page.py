@@ -41,3 +41,6 @@ def test_go_page_plays_and_analyses():
     at.selectbox(key="go_model").set_value("other (path)").run()
     assert not at.exception, at.exception
     assert any("path of a Go network" in i.value for i in at.info)
+    at.text_input[0].input("/no/such/net.safetensors").run()
+    assert not at.exception, at.exception
+    assert any("Cannot load this Go model" in e.value for e in at.error)

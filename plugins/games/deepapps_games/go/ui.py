@@ -111,7 +111,13 @@ def render() -> None:
         return
     visits = st.sidebar.slider("Strength (search visits per move)", 8, 800, 100, step=8)
     tab_play, tab_sgf = st.tabs(["Play", "Analyse SGF"])
-    player, (default_size, default_komi) = _engine(model, visits)
+    from deepapps.errors import DeepAppsError
+
+    try:
+        player, (default_size, default_komi) = _engine(model, visits)
+    except DeepAppsError as exc:
+        st.error(f"Cannot load this Go model: {exc}")
+        return
 
     with tab_play:
         ss = st.session_state
