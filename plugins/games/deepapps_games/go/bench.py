@@ -72,9 +72,10 @@ def bench(
     modes = [(p, b) for p in precisions for b in [1, *(b for b in batches if b != 1)]]
     evals = {m: Evaluator(net, device, precision=m[0]) for m in modes}
     searches = {m: MCTS(evals[m], batch=m[1]) for m in modes}
-    # warm-up (not timed): first network calls and code paths of every mode
+    # warm-up (not timed): first network calls and code paths of every mode, then fresh counters
     for m in modes:
-        MCTS(Evaluator(net, device, precision=m[0]), batch=m[1]).search(boards[0], min(visits, 64))
+        MCTS(evals[m], batch=m[1]).search(boards[0], min(visits, 64))
+        evals[m].calls = evals[m].positions = 0
     # the modes take turns position by position, so a change of machine load hits them alike;
     # process CPU time is kept too (on a shared machine it leaves out time spent descheduled)
     sims = dict.fromkeys(modes, 0)

@@ -313,7 +313,7 @@ class MCTS:
             if leaf.pending:
                 self.collisions += 1
                 collided.append(path)
-                if len(collided) > limit or not path:
+                if len(collided) > limit:
                     break
                 continue
             leaf.pending = True
