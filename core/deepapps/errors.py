@@ -19,13 +19,16 @@ class DuplicateNameError(PluginError):
 
 
 class UnknownNameError(DeepAppsError, KeyError):
-    """A task, model or dataset name that no plugin registered."""
+    """A task, model or dataset name that no plugin registered (or that belongs elsewhere)."""
 
-    def __init__(self, kind: str, name: str, valid: Iterable[str]):
+    def __init__(self, kind: str, name: str, valid: Iterable[str], note: str = ""):
         self.kind, self.name = kind, name
         self.valid = ordered_suggestions(name, valid)
-        listing = ", ".join(self.valid) if self.valid else "(none registered)"
-        msg = f"unknown {kind} {name!r}. Valid {kind}s: {listing}"
+        close = difflib.get_close_matches(name, self.valid, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close and close[0] != name else ""
+        listing = ", ".join(sorted(self.valid)) if self.valid else "(none registered)"
+        extra = f" ({note})" if note else ""
+        msg = f"unknown {kind} {name!r}{extra}{hint}. Valid {kind.split()[0]}s: {listing}"
         super().__init__(msg)
 
     def __str__(self) -> str:  # KeyError would repr() the message

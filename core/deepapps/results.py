@@ -49,13 +49,15 @@ def private(default: Any = None, **kwargs: Any) -> Any:
 
 @dataclass(kw_only=True)
 class Result:
-    """The outcome of one input. ``timings`` holds milliseconds per stage.
+    """The outcome of one input. ``source`` names the input; ``timings`` holds milliseconds:
+    ``load`` (the runner's model load), one key per stage, and ``total`` (this input).
 
     Subclass as a dataclass; mark bulky fields with :func:`private` to keep them out of JSON.
     """
 
     task: str = ""
     model: str = ""
+    source: str = ""
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -14,6 +14,18 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .errors import PluginError
+from .options import Option
+
+INPUT_KINDS = ("any", "image", "media", "text", "file", "custom")
+PRECISIONS = ("fp32", "bf16", "fp16")
+VERB_ATTRS = {"train": "train", "eval": "evaluate", "bench": "bench"}
+# option names the core's own verb options use (a task may not declare them)
+RESERVED_OPTIONS = {
+    "run": {"model", "device", "precision", "json", "save", "help"},
+    "train": {"model", "dataset", "out", "out_dir", "device", "precision", "nproc", "json", "help"},
+    "eval": {"model", "dataset", "split", "limit", "device", "precision", "json", "help"},
+    "bench": {"model", "device", "precision", "json", "help"},
+}
 
 LazyCallable = Callable[..., Any] | str
 
@@ -40,11 +52,24 @@ def _check_name(kind: str, name: str) -> None:
 
 @dataclass
 class TaskSpec:
-    """A task: what it takes, what it gives, its default model, and how to build a runner.
+    """A task: what it takes, what it gives, its default model, its options, and its verbs.
 
-    ``runner(model, device, **options)`` receives a :class:`ModelSpec` when the model is a
-    registered name, else the string the user gave (a path or hub id) and returns a Runner.
-    ``train``, ``evaluate`` and ``bench`` are optional entry points for the matching CLI verbs.
+    The core resolves the model, picks device and precision, and checks options once, then calls:
+
+    - ``runner(model, device, precision, **load_options)`` -> a :class:`~deepapps.runner.Runner`;
+      ``model`` is a :class:`~deepapps.resolution.ModelRef` (a registered spec, a local path or a
+      hub id, already told apart). Call-time options reach ``Runner.__call__`` checked, defaults filled.
+    - ``train(model, dataset, out_dir, device, precision, **train_options)`` -> a JSON-ready summary;
+      ``model`` is a ModelRef or None (train from scratch).
+    - ``evaluate(model, dataset, split, limit, device, precision, **eval_options)`` -> EvalReport.
+    - ``bench(model, device, precision, **bench_options)`` -> BenchReport.
+
+    ``input_kind`` tells the core how to check inputs before any model loads: ``image`` (image
+    files or folders of them), ``media`` (images or videos), ``text`` (non-empty text), ``file``
+    (an existing file), ``any`` (no check), or ``custom`` with ``check_input`` (a cheap callable
+    ``check_input(text) -> None`` raising InputError). ``distributed`` says ``train`` supports
+    torchrun data-parallel training (``deepapps train --nproc N``). ``precisions`` lists the
+    precisions the task supports; ``auto`` picks the first one the device runs well.
     """
 
     name: str
@@ -60,10 +85,44 @@ class TaskSpec:
     train: LazyCallable | None = None
     evaluate: LazyCallable | None = None
     bench: LazyCallable | None = None
+    options: tuple[Option, ...] = ()
+    train_options: tuple[Option, ...] = ()
+    eval_options: tuple[Option, ...] = ()
+    bench_options: tuple[Option, ...] = ()
+    input_kind: str = "any"
+    check_input: LazyCallable | None = None
+    distributed: bool = False
+    precisions: tuple[str, ...] = ("fp32",)
     plugin: str = ""  # filled in by the registry
 
     def __post_init__(self) -> None:
         _check_name("task", self.name)
+        if self.input_kind not in INPUT_KINDS:
+            raise PluginError(f"task {self.name!r}: input_kind must be one of {', '.join(INPUT_KINDS)}")
+        for verb, opts in self.verb_options().items():
+            names = [o.name for o in opts]
+            if len(names) != len(set(names)):
+                raise PluginError(f"task {self.name!r}: {verb} options declare a name twice")
+            clash = sorted(set(names) & RESERVED_OPTIONS[verb])
+            if clash:
+                raise PluginError(
+                    f"task {self.name!r}: {verb} option(s) {', '.join(clash)} clash with the core's own options"
+                )
+        bad = [p for p in self.precisions if p not in PRECISIONS]
+        if bad or not self.precisions:
+            raise PluginError(f"task {self.name!r}: precisions must be a non-empty subset of {PRECISIONS}")
+
+    def verb_options(self) -> dict[str, tuple[Option, ...]]:
+        return {
+            "run": tuple(self.options),
+            "train": tuple(self.train_options),
+            "eval": tuple(self.eval_options),
+            "bench": tuple(self.bench_options),
+        }
+
+    @property
+    def verbs(self) -> list[str]:
+        return ["run"] + [v for v, attr in VERB_ATTRS.items() if getattr(self, attr)]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,7 +135,10 @@ class TaskSpec:
             "aliases": list(self.aliases),
             "default_model": self.default_model,
             "default_dataset": self.default_dataset,
-            "verbs": ["run"] + [v for v in ("train", "evaluate", "bench") if getattr(self, v)],
+            "verbs": self.verbs,
+            "distributed_training": self.distributed,
+            "precisions": list(self.precisions),
+            "options": {verb: [o.to_dict() for o in opts] for verb, opts in self.verb_options().items()},
             "plugin": self.plugin,
         }
 
@@ -116,6 +178,7 @@ class ModelSpec:
     pull: LazyCallable | None = None
     size_mb: float | None = None
     aliases: tuple[str, ...] = ()
+    sha256: dict[str, str] = field(default_factory=dict)  # file name -> hex digest, checked by pull
     plugin: str = ""
 
     def __post_init__(self) -> None:

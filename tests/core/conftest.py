@@ -13,6 +13,7 @@ from deepapps import (
     EvalReport,
     ModelCard,
     ModelSpec,
+    Option,
     Result,
     Runner,
     TaskSpec,
@@ -38,42 +39,45 @@ class WordCounter(Runner):
             raise deepapps.InputError(f"word-count takes text, got {type(item).__name__}")
         return item.split()
 
-    def forward(self, prepared, min_len: int = 1, **kwargs):
+    def forward(self, prepared, min_len):
         return [w for w in prepared if len(w) >= min_len]
 
-    def postprocess(self, raw, item, **kwargs):
+    def postprocess(self, raw, item, min_len):
         return CountResult(text=item, words=len(raw))
 
 
-def make_runner(model, device, **options):
-    return WordCounter(
-        model_name=model.name if hasattr(model, "name") else str(model), device=device, **options
-    )
+BUILT: list[dict] = []  # every runner the factory built (to check caching and what reached it)
 
 
-def evaluate(model, dataset, split, limit, device, **options):
+def make_runner(model, device, precision, lowercase):
+    BUILT.append({"model": model, "device": device, "precision": precision, "lowercase": lowercase})
+    return WordCounter(model_name=model.name, device=device, precision=precision)
+
+
+def evaluate(model, dataset, split, limit, device, precision):
     items = load_split(split)[: limit or None]
     runner = deepapps.load("word-count", model=model, device=device)
     correct = sum(runner(text).words == n for text, n in items)
     return EvalReport(
-        "word-count", model, dataset, split, len(items), {"accuracy": correct / len(items)}, 0.0
+        "word-count", model.name, dataset, split, len(items), {"accuracy": correct / len(items)}, 0.0
     )
 
 
-def bench(model, device, repeat: int = 50, **options):
+def bench(model, device, precision, repeat):
     import time
 
     runner = deepapps.load("word-count", model=model, device=device)
     t0 = time.perf_counter()
     for _ in range(repeat):
         runner("a b c d")
-    report = BenchReport("word-count", model, {}, time.perf_counter() - t0)
+    report = BenchReport("word-count", model.name, {}, time.perf_counter() - t0)
     report.add("latency", (time.perf_counter() - t0) / repeat * 1e3, "ms", repeat=repeat)
     return report
 
 
-def train(model, dataset, out_dir, device, epochs: int = 1, **options):
-    return {"task": "word-count", "epochs": epochs, "out_dir": str(out_dir), "device": device}
+def train(model, dataset, out_dir, device, precision, epochs):
+    return {"task": "word-count", "epochs": epochs, "out_dir": str(out_dir), "device": device,
+            "model": model.name if model else None}
 
 
 def load_split(split):
@@ -106,6 +110,13 @@ class BoringPlugin:
                 bench=bench,
                 train=train,
                 default_dataset="tiny-words",
+                input_kind="text",
+                options=(
+                    Option("min_len", "int", 1, "count only words at least this long", min=1, max=100),
+                    Option("lowercase", "bool", False, "lowercase before counting", when="load"),
+                ),
+                train_options=(Option("epochs", "int", 1, "passes over the data", min=1, max=1000),),
+                bench_options=(Option("repeat", "int", 50, "calls to time", min=1, max=100_000),),
             )
         )
 

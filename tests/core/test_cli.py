@@ -9,7 +9,7 @@ import time
 
 from click.testing import CliRunner
 
-from deepapps.cli import cli, parse_extra
+from deepapps.cli import cli
 
 
 def invoke(*args):
@@ -23,7 +23,8 @@ def test_listings_print_json_lists(boring_plugin):
         rows = json.loads(out.output)
         assert isinstance(rows, list)
     tasks = {t["name"]: t for t in json.loads(invoke("tasks", "--json").output)}
-    assert tasks["word-count"]["verbs"] == ["run", "train", "evaluate", "bench"]
+    assert tasks["word-count"]["verbs"] == ["run", "train", "eval", "bench"]
+    assert [o["flag"] for o in tasks["word-count"]["options"]["run"]] == ["--min-len", "--lowercase"]
     models = {m["name"]: m for m in json.loads(invoke("models", "--json").output)}
     assert models["whitespace"]["available"] is True
     assert models["whitespace"]["card"]["license"] == "MIT"
@@ -57,6 +58,7 @@ def test_train_passes_options(boring_plugin, tmp_path):
     out = invoke("train", "word-count", "--out", str(tmp_path), "--epochs", "3", "--json")
     data = json.loads(out.output)
     assert data["epochs"] == 3 and data["out_dir"] == str(tmp_path) and data["device"] == "cpu"
+    assert data["model"] is None
 
 
 def test_errors_are_one_line_with_exit_2(boring_plugin):
@@ -76,27 +78,14 @@ def test_unsupported_verb_says_what_is_supported():
     class RunOnly:
         @hookimpl
         def register_tasks(self, register):
-            register(TaskSpec(name="run-only", title="", domain="x", runner=lambda m, d: None))
+            register(TaskSpec(name="run-only", title="", domain="x", runner=lambda m, d, p: None))
 
     register_plugin(RunOnly(), "run-only")
     try:
         out = invoke("train", "run-only")
-        assert out.exit_code == 2 and "does not support 'train'; it supports: run" in out.output
+        assert out.exit_code == 2 and "does not support `deepapps train`; it supports: deepapps run" in out.output
     finally:
         unregister_plugin("run-only")
-
-
-def test_parse_extra_types():
-    assert parse_extra(
-        ["--epochs", "3", "--lr", "0.01", "--fast", "--no-amp", "name=x", "--classes", "0,2"]
-    ) == {
-        "epochs": 3,
-        "lr": 0.01,
-        "fast": True,
-        "amp": False,
-        "name": "x",
-        "classes": [0, 2],
-    }
 
 
 def test_plugins_json_never_imports_heavy_libraries_and_is_fast():
@@ -123,7 +112,7 @@ def test_plugins_json_never_imports_heavy_libraries_and_is_fast():
 
 
 def test_nproc_is_removed_before_relaunching_under_torchrun():
-    from deepapps.cli import _without_option
+    from deepapps.cli_verbs import _without_option
 
     assert _without_option(["train", "t", "--nproc", "2", "--epochs", "1"], "--nproc") == [
         "train",
@@ -150,7 +139,7 @@ def test_pull_defaults_fetches_each_missing_default(tmp_path, monkeypatch):
                     name="needs-weights",
                     title="",
                     domain="x",
-                    runner=lambda m, d: None,
+                    runner=lambda m, d, p: None,
                     default_model="remote-weights",
                 )
             )
@@ -176,13 +165,3 @@ def test_pull_defaults_fetches_each_missing_default(tmp_path, monkeypatch):
         assert invoke("pull").exit_code == 2  # nothing named
     finally:
         unregister_plugin("pullable")
-
-
-def test_run_keeps_command_line_order_between_inputs_and_options():
-    from deepapps.cli import _split_inputs
-
-    tokens = ["clip.mp4", "--gallery", "people.db", "--out", "existing.mp4", "b.jpg", "--track"]
-    assert _split_inputs(tokens) == (
-        ["clip.mp4", "b.jpg"],
-        ["--gallery", "people.db", "--out", "existing.mp4", "--track"],
-    )

@@ -79,7 +79,7 @@ def test_listed_by_the_cli_as_json():
     assert [t["name"] for t in tasks] == ["color-palette"]
     assert tasks[0]["plugin"] == "example"
     assert tasks[0]["default_model"] == "kmeans-palette"
-    assert tasks[0]["verbs"] == ["run", "evaluate", "bench"]
+    assert tasks[0]["verbs"] == ["run", "eval", "bench"]
     models = json.loads(cli("models", "--json", DEEPAPPS_LOAD_PLUGINS="example").stdout)
     assert [(m["name"], m["available"], m["card"]["params"]) for m in models] == [("kmeans-palette", True, 0)]
     assert models[0]["card"]["metrics_command"] == "deepapps eval color-palette --json"
@@ -108,7 +108,8 @@ def test_runnable_through_deepapps_load(only_example):
     assert result.colors == ["#c82828", "#1ea03c", "#1428dc"]
     assert result.fractions == [0.5, 0.3, 0.2]
     assert result.rms_error == 0.0 and result.image_size == [100, 40]
-    assert set(result.timings) == {"preprocess", "forward", "postprocess"}
+    assert set(result.timings) == {"load", "preprocess", "forward", "postprocess", "total"}
+    assert result.source == "<array 40x100x3>"
     data = json.loads(result.to_json())
     assert "image" not in data and data["k"] == 3
     picture = result.plot()
@@ -119,13 +120,18 @@ def test_runnable_through_deepapps_load(only_example):
     assert deepapps.load("palette")(band_image(), k=2).k == 2
 
 
-def test_bad_options_are_input_errors(only_example):
-    with pytest.raises(InputError, match="between 1 and 16"):
+def test_bad_options_are_input_errors(only_example, tmp_path):
+    with pytest.raises(InputError, match="option --k: 0 is below the minimum 1"):
         deepapps.load("color-palette", k=0)
+    with pytest.raises(InputError, match=r"unknown option --kk .*did you mean --k\?"):
+        deepapps.load("color-palette")(band_image(), kk=3)
     with pytest.raises(InputError, match="file not found"):
         deepapps.load("color-palette")("/no/such/picture.png")
-    with pytest.raises(InputError, match="no weight files"):
+    with pytest.raises(deepapps.ModelNotAvailableError, match="'some/weights.pt' does not exist"):
         deepapps.load("color-palette", model="some/weights.pt")
+    (tmp_path / "weights.pt").write_bytes(b"x")
+    with pytest.raises(InputError, match="no weight files"):
+        deepapps.load("color-palette", model=str(tmp_path / "weights.pt"))
 
 
 def test_cli_run_and_eval(tmp_path):
@@ -140,7 +146,7 @@ def test_cli_run_and_eval(tmp_path):
     assert out.returncode == 0, out.stderr
     results = json.loads(out.stdout)
     assert results[0]["colors"] == ["#c82828", "#1ea03c", "#1428dc"]
-    assert (tmp_path / "out" / "result_0.png").stat().st_size > 0
+    assert (tmp_path / "out" / "bands.png").stat().st_size > 0
     report = json.loads(cli("eval", "color-palette", "--limit", "10", "--json", **only).stdout)
     assert set(report) == {"task", "model", "dataset", "split", "n", "metrics", "seconds"}
     assert report["n"] == 10 and report["dataset"] == "synthetic-palettes" and report["split"] == "test"

@@ -85,7 +85,8 @@ def test_result_json_round_trip(boring_plugin):
     assert (
         d["words"] == 2
         and d["task"] == "word-count"
-        and set(d["timings"]) == {"preprocess", "forward", "postprocess"}
+        and set(d["timings"]) == {"load", "preprocess", "forward", "postprocess", "total"}
+        and d["source"] == "a b"
     )
     assert deepapps.results.to_jsonable({"a": np.arange(3), "b": np.float32(1.5)}) == {
         "a": [0, 1, 2],

@@ -100,13 +100,13 @@ def test_third_party_entry_point_is_discovered(tmp_path):
 class _DupA:
     @hookimpl
     def register_tasks(self, register):
-        register(TaskSpec(name="same-name", title="A", domain="x", runner=lambda m, d: None))
+        register(TaskSpec(name="same-name", title="A", domain="x", runner=lambda m, d, p: None))
 
 
 class _DupB:
     @hookimpl
     def register_tasks(self, register):
-        register(TaskSpec(name="same-name", title="B", domain="x", runner=lambda m, d: None))
+        register(TaskSpec(name="same-name", title="B", domain="x", runner=lambda m, d, p: None))
 
 
 def test_duplicate_names_raise_naming_both_plugins():
@@ -155,8 +155,8 @@ def test_plugin_raising_in_a_hook_contributes_nothing():
 def test_unknown_names_list_valid_ones_closest_first(boring_plugin):
     with pytest.raises(deepapps.UnknownNameError) as err:
         deepapps.load("word-cout")
-    assert str(err.value).startswith("unknown task 'word-cout'. Valid tasks: word-count")
-    with pytest.raises(deepapps.UnknownNameError, match="whitespace"):
+    assert str(err.value).startswith("unknown task 'word-cout' (did you mean 'word-count'?). Valid tasks: ")
+    with pytest.raises(deepapps.UnknownNameError, match="did you mean 'whitespace'"):
         deepapps.load("word-count", model="whitespce")
     with pytest.raises(deepapps.UnknownNameError, match="tiny-words"):
         deepapps.registry.dataset("tiny-wrds")

@@ -52,3 +52,22 @@ def inference_mode():
     import torch
 
     return torch.inference_mode()
+
+
+def select_precision(requested: str | None, device: str, supported: tuple[str, ...] = ("fp32",)) -> str:
+    """The precision a task runs at: ``auto`` -> bf16 on a bf16-capable CUDA device when the task
+    supports it, else fp32 (or the task's first precision); an explicit one must be supported."""
+    p = (requested or "auto").lower()
+    if p == "auto":
+        if "bf16" in supported and device.startswith("cuda"):
+            import torch
+
+            if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+                return "bf16"
+        return "fp32" if "fp32" in supported else supported[0]
+    canonical = {"float32": "fp32", "32": "fp32", "bfloat16": "bf16", "float16": "fp16", "half": "fp16"}.get(p, p)
+    if canonical not in supported:
+        raise DeepAppsError(
+            f"precision {requested!r} is not supported by this task; use auto or one of: {', '.join(supported)}"
+        )
+    return canonical

@@ -17,24 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from deepapps import BenchReport, EvalReport, InputError, ModelSpec, Result, Runner
+import deepapps
+from deepapps import BenchReport, EvalReport, InputError, ModelRef, Result, Runner
 from deepapps.results import private
 from deepapps.runtime.images import load_image
 
 TASK = "color-palette"
 MODEL = "kmeans-palette"
-MAX_K = 16
 THUMBNAIL = 160  # pixels on the long side; palettes barely change above this, run time does
-
-
-def _check_k(k: Any) -> int:
-    try:
-        k_int = int(k)
-    except (TypeError, ValueError):
-        raise InputError(f"k must be a whole number of colours (1..{MAX_K}), got {k!r}") from None
-    if k_int != k or not 1 <= k_int <= MAX_K:
-        raise InputError(f"k must be a whole number of colours between 1 and {MAX_K}, got {k!r}")
-    return k_int
 
 
 def kmeans(
@@ -147,29 +137,25 @@ class PaletteResult(Result):
 
 
 class PaletteRunner(Runner):
-    """``PaletteRunner(k=5)(image)`` -> :class:`PaletteResult`. Options: ``k``, ``seed``, ``max_iter``, ``n_init``."""
+    """``PaletteRunner()(image, k=5)`` -> :class:`PaletteResult`.
+
+    The options (``k``, ``seed``, ``max_iter``, ``n_init``) are declared once in ``plugin.py``;
+    deepapps checks them and fills in their defaults before each call.
+    """
 
     task = TASK
 
-    def __init__(self, model_name: str = MODEL, device: str = "cpu", **options: Any) -> None:
-        super().__init__(model_name, device, **options)
-        self.k = _check_k(options.get("k", 5))
-        self.seed = int(options.get("seed", 0))
-        self.max_iter = int(options.get("max_iter", 50))
-        self.n_init = int(options.get("n_init", 3))
+    def __init__(self, model_name: str = MODEL, device: str = "cpu", precision: str = "fp32") -> None:
+        super().__init__(model_name, device, precision)
 
-    def preprocess(self, item: Any, **kwargs: Any):
+    def preprocess(self, item: Any, k: int, seed: int, max_iter: int, n_init: int):
         image = load_image(item)
         thumb = image.copy()
         thumb.thumbnail((THUMBNAIL, THUMBNAIL))
         pixels = np.asarray(thumb, dtype=np.float64).reshape(-1, 3)
         return {"pixels": pixels, "thumb": thumb, "size": [image.width, image.height]}
 
-    def forward(self, prepared: dict, **kwargs: Any) -> dict:
-        k = _check_k(kwargs.get("k", self.k))
-        seed = int(kwargs.get("seed", self.seed))
-        max_iter = int(kwargs.get("max_iter", self.max_iter))
-        n_init = int(kwargs.get("n_init", self.n_init))
+    def forward(self, prepared: dict, k: int, seed: int, max_iter: int, n_init: int) -> dict:
         centres, labels, inertia, iterations = kmeans(
             prepared["pixels"], k, seed=seed, max_iter=max_iter, n_init=n_init
         )
@@ -182,7 +168,7 @@ class PaletteRunner(Runner):
             "iterations": iterations,
         }
 
-    def postprocess(self, raw: dict, item: Any, **kwargs: Any) -> PaletteResult:
+    def postprocess(self, raw: dict, item: Any, **_options: Any) -> PaletteResult:
         centres = raw["centres"]
         counts = np.bincount(raw["labels"], minlength=len(centres)).astype(np.float64)
         order = np.argsort(-counts, kind="stable")
@@ -200,14 +186,14 @@ class PaletteRunner(Runner):
         )
 
 
-def make_runner(model: ModelSpec | str, device: str, **options: Any) -> PaletteRunner:
+def make_runner(model: ModelRef, device: str, precision: str) -> PaletteRunner:
     """Runner factory registered in the TaskSpec. k-means needs no weights and runs on CPU (numpy)."""
-    if not isinstance(model, ModelSpec):
+    if model.kind != "registered":
         raise InputError(
-            f"color-palette has no weight files to load; {model!r} is not a model it can use. "
+            f"color-palette has no weight files to load; {model.name!r} is not a model it can use. "
             f"Use the builtin model {MODEL!r} (the default)"
         )
-    return PaletteRunner(model.name, device, **options)
+    return PaletteRunner(model.name, device, precision)
 
 
 # --- a held-out synthetic dataset with known palettes ------------------------------------------------
@@ -257,17 +243,17 @@ def synthetic_palettes(split: str = "test", n: int | None = None, size: int = 96
 
 
 def evaluate(
-    model: str | None, dataset: str | None, split: str, limit: int | None, device: str, **options: Any
+    model: ModelRef, dataset: str | None, split: str, limit: int | None, device: str, precision: str,
+    k: int | None, seed: int, n: int
 ) -> EvalReport:
     """Palette error on the synthetic held-out split: for each true colour, the distance to the nearest
     extracted colour (RGB units, 0-255), how many are found within 20 units, and the share error."""
     t0 = time.perf_counter()
-    items = synthetic_palettes(split, n=limit or options.get("n"))
-    runner = PaletteRunner(model or MODEL, device, seed=int(options.get("seed", 0)))
+    items = synthetic_palettes(split, n=min(limit or n, n))
+    runner = deepapps.load(TASK, model, device=device, seed=seed)
     color_err, shares_err, found = [], [], 0
     for item in items:
-        k = int(options.get("k") or len(item["colors"]))
-        result = runner(item["image"], k=k)
+        result = runner(item["image"], k=k or len(item["colors"]))
         predicted = np.asarray(result.rgb, dtype=np.float64)
         for true_c, true_f in zip(item["colors"], item["fractions"], strict=True):
             d = np.linalg.norm(predicted - true_c, axis=1)
@@ -278,7 +264,7 @@ def evaluate(
     n_colors = len(color_err)
     return EvalReport(
         task=TASK,
-        model=model or MODEL,
+        model=model.name,
         dataset=dataset or "synthetic-palettes",
         split=split,
         n=len(items),
@@ -292,13 +278,11 @@ def evaluate(
     )
 
 
-def bench(model: str | None, device: str, **options: Any) -> BenchReport:
+def bench(model: ModelRef, device: str, precision: str, repeats: int, k: int) -> BenchReport:
     """Time palette extraction on a 640x480 synthetic photo-sized image (median of ``repeats`` runs)."""
-    repeats = int(options.get("repeats", 20))
-    k = _check_k(options.get("k", 5))
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, size=(480, 640, 3), dtype=np.uint8)
-    runner = PaletteRunner(model or MODEL, device, k=k)
+    runner = deepapps.load(TASK, model, device=device, k=k)
     runner(image)  # warm-up
     t0 = time.perf_counter()
     times = []
@@ -309,7 +293,7 @@ def bench(model: str | None, device: str, **options: Any) -> BenchReport:
     median = statistics.median(times)
     report = BenchReport(
         task=TASK,
-        model=model or MODEL,
+        model=model.name,
         figures={},
         seconds=time.perf_counter() - t0,
         setup={

@@ -7,9 +7,12 @@ must stay cheap: it only builds specs; every callable is an import string
 
 from __future__ import annotations
 
-from deepapps import DatasetSpec, ModelCard, ModelSpec, TaskSpec, UIPageSpec, hookimpl
+from deepapps import DatasetSpec, ModelCard, ModelSpec, Option, TaskSpec, UIPageSpec, hookimpl
 
 TASK = "color-palette"
+MAX_K = 16
+K = Option("k", "int", 5, "number of colours to find", min=1, max=MAX_K)
+SEED = Option("seed", "int", 0, "random seed of the k-means++ start", min=0)
 MODEL = "kmeans-palette"
 DATASET = "synthetic-palettes"
 
@@ -22,7 +25,7 @@ def register_tasks(register):
             title="Colour palette",
             domain="example",
             description="The dominant colours of an image and the share of pixels each covers (k-means).",
-            inputs="image (path, bytes, PIL image or HxWx3 array); options k (colours, 1-16), seed",
+            inputs="image (path, bytes, PIL image or HxWx3 array)",
             outputs="colours as #rrggbb with their pixel shares, most common first; plot: palette strip",
             runner="deepapps_example.palette:make_runner",
             default_model=MODEL,
@@ -30,6 +33,23 @@ def register_tasks(register):
             aliases=("palette",),
             evaluate="deepapps_example.palette:evaluate",
             bench="deepapps_example.palette:bench",
+            input_kind="image",
+            options=(
+                K,
+                SEED,
+                Option("max_iter", "int", 50, "Lloyd iterations at most per start", min=1, max=1000),
+                Option("n_init", "int", 3, "k-means++ starts; the best is kept", min=1, max=20),
+            ),
+            eval_options=(
+                Option("k", "int", None, "colours to find (default: the true number of each image)",
+                       min=1, max=MAX_K),
+                SEED,
+                Option("n", "int", 100, "images in the generated split", min=1, max=10_000),
+            ),
+            bench_options=(
+                K,
+                Option("repeats", "int", 20, "timed runs (the median is reported)", min=1, max=10_000),
+            ),
         )
     )
 
