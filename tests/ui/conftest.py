@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import deepapps
-from deepapps import ModelCard, ModelSpec, Result, Runner, TaskSpec, UIPageSpec, hookimpl
+from deepapps import ModelCard, ModelSpec, Option, Result, Runner, TaskSpec, UIPageSpec, hookimpl
 
 APP_TIMEOUT = 60  # seconds per AppTest run: the 2-core CI machine is shared
 
@@ -33,15 +33,15 @@ class ShoutResult(Result):
 class ShoutRunner(Runner):
     task = "ui-test-shout"
 
-    def preprocess(self, item, **kwargs):
+    def preprocess(self, item, bang):
         if not isinstance(item, str) or not item.strip():
             raise deepapps.InputError("ui-test-shout takes non-empty text")
         return item
 
-    def forward(self, prepared, **kwargs):
-        return prepared.upper() + "!" * int(kwargs.get("bang", 1))
+    def forward(self, prepared, bang):
+        return prepared.upper() + "!" * bang
 
-    def postprocess(self, raw, item, **kwargs):
+    def postprocess(self, raw, item, bang):
         return ShoutResult(text=item, shout=raw, letters=sum(c.isalpha() for c in item))
 
 
@@ -70,12 +70,12 @@ class SizeRunner(Runner):
         return SizeResult(width=w, height=h, mean_rgb=[round(float(v), 1) for v in mean])
 
 
-def make_shout(model, device, **options):
-    return ShoutRunner(model_name=getattr(model, "name", str(model)), device=device, **options)
+def make_shout(model, device, precision):
+    return ShoutRunner(model_name=model.name, device=device, precision=precision)
 
 
-def make_size(model, device, **options):
-    return SizeRunner(model_name=getattr(model, "name", str(model)), device=device, **options)
+def make_size(model, device, precision):
+    return SizeRunner(model_name=model.name, device=device, precision=precision)
 
 
 def explode():
@@ -96,6 +96,8 @@ class UITestPlugin:
                 default_model="ui-test-shouter",
                 inputs="text",
                 outputs="the text in capitals",
+                input_kind="text",
+                options=(Option("bang", "int", 1, "exclamation marks", min=0, max=10),),
             )
         )
         register(
@@ -107,6 +109,7 @@ class UITestPlugin:
                 default_model="ui-test-sizer",
                 inputs="an image",
                 outputs="width, height and mean colour",
+                input_kind="image",
             )
         )
         register(

@@ -122,7 +122,7 @@ def test_generic_text_page_runs_the_task(no_entry_points, ui_plugin, app, open_p
     assert at.selectbox[0].value == "ui-test-shouter"
     assert at.button(key="ui-test-shout-run").disabled
     at.text_area(key="ui-test-shout-input").input("hello world")
-    at.text_input(key="ui-test-shout-options").input("--bang 3")
+    at.number_input(key="ui-test-shout-options-bang").set_value(3)
     at.run()
     at.button(key="ui-test-shout-run").click().run()
     assert not at.exception, [e.value for e in at.exception]

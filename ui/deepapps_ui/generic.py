@@ -1,8 +1,9 @@
 """The generic page for a task whose plugin registered no page of its own.
 
 It offers a model picker (with the model card and a pull button for missing weights), the
-input the task asks for (image upload, file upload or text, from ``TaskSpec.inputs``), task
-options in CLI syntax, and shows ``result.plot()`` and ``result.to_dict()``.
+input the task asks for (image upload, file upload or text, from ``TaskSpec.input_kind``), one
+widget per declared task option (typed, with its range and help), and shows ``result.plot()``
+and ``result.to_dict()``. The model runs on the sidebar's device.
 """
 
 from __future__ import annotations
@@ -37,7 +38,10 @@ def render(task: str) -> None:
             return
 
     value = widgets.task_input(spec, key=f"{spec.name}-input")
-    options = widgets.options_input(key=f"{spec.name}-options")
+    with st.expander("Options", expanded=False):
+        options = widgets.options_form(spec, key=f"{spec.name}-options")
+    load_options = {k: v for k, v in options.items() if _when(spec, k) == "load"}
+    call_options = {k: v for k, v in options.items() if k not in load_options}
     clicked = st.button("Run", type="primary", key=f"{spec.name}-run", disabled=value is None)
     if value is None:
         st.caption("Give an input, then press Run.")
@@ -46,6 +50,10 @@ def render(task: str) -> None:
         return
     with widgets.page_errors(f"Running `{spec.name}`"):
         with st.spinner(f"Running {spec.name} …"):
-            runner = widgets.cached_runner(spec.name, model)
-            result = runner(value, **options)
+            runner = widgets.cached_runner(spec.name, model, **load_options)
+            result = widgets.run_on_input(runner, value, **call_options)
         widgets.result_view(result)
+
+
+def _when(spec, name: str) -> str:
+    return next(o.when for o in spec.options if o.name == name)

@@ -113,6 +113,10 @@ def main() -> None:
     current = st.navigation(sections, position="sidebar", expanded=True)
     with st.sidebar:
         _sidebar_status(error)
+        with st.expander("Runtime", expanded=False):
+            from deepapps_ui.widgets import runtime_settings
+
+            runtime_settings()
     current.run()
 
 

@@ -17,7 +17,6 @@ Every widget takes a ``key`` prefix so one page can hold several of them.
 from __future__ import annotations
 
 import json
-import shlex
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +27,7 @@ import streamlit as st
 
 import deepapps
 from deepapps import DeepAppsError, ModelNotAvailableError, ModelSpec, Result, TaskSpec
+from deepapps.options import Option, OptionError, check_options
 from deepapps.registry import registry
 
 OTHER_MODEL = "Other: a local path or hub id…"
@@ -62,7 +62,10 @@ def format_params(params: int | None) -> str:
 
 
 def input_kind(spec: TaskSpec) -> str:
-    """What a generic page should ask for, read from ``TaskSpec.inputs``: ``image``, ``file`` or ``text``."""
+    """What a generic page should ask for: ``image``, ``file`` or ``text`` (from ``input_kind``, else ``inputs``)."""
+    declared = {"image": "image", "media": "image", "text": "text", "file": "file"}.get(spec.input_kind)
+    if declared:
+        return declared
     text = f"{spec.inputs} {spec.name}".lower()
     if any(word in text for word in _IMAGE_WORDS):
         return "image"
@@ -176,24 +179,122 @@ def pull_button(spec: ModelSpec, key: str | None = None) -> bool:
     return False
 
 
+DEVICE_KEY = "deepapps_device"
+THREADS_KEY = "deepapps_threads"
+
+
+def device_choices() -> list[str]:
+    """``auto``, ``cpu`` and whatever accelerators this machine has (torch is imported lazily)."""
+    choices = ["auto", "cpu"]
+    try:
+        import torch
+
+        choices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            choices.append("mps")
+    except ImportError:
+        pass
+    return choices
+
+
+def runtime_settings() -> tuple[str, int]:
+    """The one device and CPU thread count every page uses, set in the sidebar (call it there)."""
+    import os
+
+    from deepapps.runtime.threads import thread_count
+
+    cores = os.cpu_count() or 1
+    device = st.selectbox("Device", device_choices(), key=DEVICE_KEY,
+                          help="Where every page runs its models: auto picks cuda, then mps, then cpu.")
+    threads = st.number_input("CPU threads", min_value=1, max_value=cores, value=min(thread_count(), cores),
+                              step=1, key=THREADS_KEY, help="torch threads for CPU work (DEEPAPPS_THREADS)")
+    if st.session_state.get("_deepapps_threads_set") != threads:
+        from deepapps.runtime.threads import set_threads
+
+        set_threads(int(threads))
+        st.session_state["_deepapps_threads_set"] = threads
+    return device, int(threads)
+
+
+def current_device() -> str:
+    """The sidebar's device (``auto`` before the sidebar has been drawn)."""
+    return str(st.session_state.get(DEVICE_KEY, "auto"))
+
+
 @st.cache_resource(show_spinner="Loading the model …", max_entries=8)
 def _load_runner(task: str, model: str | None, device: str, options_json: str) -> deepapps.Runner:
     return deepapps.load(task, model=model, device=device, **json.loads(options_json))
 
 
-def cached_runner(
-    task: str, model: str | None = None, device: str = "auto", **options: Any
-) -> deepapps.Runner:
-    """``deepapps.load(task, model, device, **options)``, loaded once per process (``st.cache_resource``)."""
-    return _load_runner(task, model, device, json.dumps(options, sort_keys=True, default=str))
+def cached_runner(task: str, model: str | None = None, device: str | None = None, **options: Any) -> deepapps.Runner:
+    """``deepapps.load(task, model, device, **options)`` loaded once per process, on the sidebar's device.
+
+    Options are checked against the task's declaration before anything loads (an OptionError shows
+    on the page through :func:`page_errors`).
+    """
+    spec = registry.task(task)
+    checked = check_options(spec.options, options, f"task {spec.name!r}", fill_defaults=False)
+    encoded = json.dumps({k: _jsonable(v) for k, v in checked.items()}, sort_keys=True)
+    return _load_runner(spec.name, model, device or current_device(), encoded)
+
+
+def _jsonable(value: Any) -> Any:
+    return str(value) if isinstance(value, Path) else value
+
+
+# --- options --------------------------------------------------------------------------------------
+def options_form(spec: TaskSpec, key: str | None = None, verb: str = "run") -> dict[str, Any]:
+    """One widget per declared option of ``spec`` for ``verb`` (typed, with its range and help).
+
+    Returns only the values the user changed from their defaults, ready for ``deepapps.load`` or a call.
+    """
+    key = key or f"{spec.name}-{verb}-options"
+    changed: dict[str, Any] = {}
+    for opt in spec.verb_options()[verb]:
+        if not opt.cli:
+            continue
+        value = option_widget(opt, key=f"{key}-{opt.name}")
+        if value is not None and value != opt.default:
+            changed[opt.name] = value
+    return changed
+
+
+def option_widget(opt: Option, key: str) -> Any:
+    """The Streamlit widget for one option; text that does not parse shows an error and gives None."""
+    label = opt.name.replace("_", " ")
+    help_text = opt.help + (" (load time)" if opt.when == "load" else "")
+    if opt.choices and not opt.multiple:
+        choices = list(opt.choices)
+        index = choices.index(opt.default) if opt.default in choices else 0
+        return st.selectbox(label, choices, index=index, key=key, help=help_text)
+    if opt.type == "bool":
+        return st.checkbox(label, value=bool(opt.default), key=key, help=help_text)
+    if opt.type in ("int", "float") and not opt.multiple and opt.default is not None:
+        cast = int if opt.type == "int" else float
+        return st.number_input(
+            label, value=cast(opt.default), key=key, help=help_text, step=1 if cast is int else None,
+            min_value=None if opt.min is None else cast(opt.min),
+            max_value=None if opt.max is None else cast(opt.max),
+        )
+    default = "" if opt.default is None else (
+        ",".join(map(str, opt.default)) if isinstance(opt.default, (list, tuple)) else str(opt.default))
+    text = st.text_input(label, value=default, key=key, help=help_text, placeholder=opt.describe_type())
+    if not text.strip():
+        return None
+    try:
+        return opt.parse(text)
+    except OptionError as exc:
+        st.error(str(exc))
+        return None
 
 
 # --- inputs ---------------------------------------------------------------------------------------
 def task_input(spec: TaskSpec, key: str | None = None) -> Any:
     """The input widget a task needs (decided by :func:`input_kind`).
 
-    Image and file uploads return a local file path (what the CLI would pass); text returns
-    the string. Returns ``None`` until the user gives something.
+    An image or file upload returns the uploaded file (run it through :func:`run_on_input`, which
+    hands the runner a path that is removed after use); text returns the string. Returns ``None``
+    until the user gives something.
     """
     key = key or f"{spec.name}-input"
     kind = input_kind(spec)
@@ -202,12 +303,11 @@ def task_input(spec: TaskSpec, key: str | None = None) -> Any:
         upload = st.file_uploader("Image", type=IMAGE_TYPES, key=key, help=help_text)
         if upload is None:
             return None
-        path = save_upload(upload)
-        image_preview(path, caption=upload.name)
-        return path
+        image_preview(upload.getvalue(), caption=upload.name)
+        return upload
     if kind == "file":
         upload = st.file_uploader("Input file", key=key, help=help_text)
-        return None if upload is None else save_upload(upload)
+        return upload
     text = st.text_area("Input", key=key, help=help_text, placeholder=spec.inputs or "Type the input here")
     return text if text.strip() else None
 
@@ -224,34 +324,26 @@ def image_preview(source: Any, caption: str = "", width: int = 320) -> bool:
     return True
 
 
-_UPLOADS = tempfile.TemporaryDirectory(prefix="deepapps-ui-")  # removed when the server exits
-
-
-def save_upload(upload: Any) -> str:
-    """Write an uploaded file once into this process's upload folder (original name) and return its path."""
+@contextmanager
+def upload_as_file(upload: Any) -> Iterator[str]:
+    """An uploaded file written to a private temporary folder for the duration of the block, then removed."""
     name = Path(upload.name).name or "upload.bin"
-    folder = Path(_UPLOADS.name) / str(getattr(upload, "file_id", None) or abs(hash(upload.getvalue())))
-    path = folder / name
-    if not path.exists():
-        folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="deepapps-upload-") as folder:
+        path = Path(folder) / name
         path.write_bytes(upload.getvalue())
-    return str(path)
+        yield str(path)
 
 
-def options_input(key: str, help_text: str = "") -> dict[str, Any]:
-    """Task options typed as on the command line (``--conf 0.5 --k 3``); bad syntax shows an error."""
-    from deepapps.cli import parse_extra
-
-    raw = st.text_input(
-        "Options", key=key, placeholder="--name value ...", help=help_text or "Task options, as on the CLI"
-    )
-    if not raw.strip():
-        return {}
-    try:
-        return parse_extra(shlex.split(raw))
-    except Exception as exc:
-        st.error(f"Could not read the options: {exc}")
-        return {}
+def run_on_input(runner: deepapps.Runner, value: Any, **call_options: Any) -> Result | list[Result]:
+    """Run ``runner`` on what :func:`task_input` returned; an upload is a temporary file named as
+    uploaded (removed afterwards), and each result's ``source`` is the uploaded file's name."""
+    if isinstance(value, str):
+        return runner(value, **call_options)
+    with upload_as_file(value) as path:
+        result = runner(path, **call_options)
+    for r in result if isinstance(result, list) else [result]:
+        r.source = Path(value.name).name
+    return result
 
 
 # --- results --------------------------------------------------------------------------------------
