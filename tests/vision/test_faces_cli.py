@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -43,25 +44,66 @@ def test_faces_commands_round_trip(cli, photos):
     run = CliRunner().invoke
     gal = str(photos["tmp"] / "g.db")
     out = _json(run(cli, ["faces", "enroll", "eileen", photos["astro"], "--gallery", gal, "--json"]))
-    assert out["added"] == 1 and out["identities_total"] == 1
+    assert out["added"] == 1 and out["identities_total"] == 1 and out["failed"] == {}
     again = _json(run(cli, ["faces", "enroll", "eileen", photos["astro"], "--gallery", gal, "--json"]))
     assert again["added"] == 0 and again["unchanged"] == 1
     listed = _json(run(cli, ["faces", "list", "--gallery", gal, "--json"]))
     assert [(i["name"], i["embeddings"]) for i in listed["identities"]] == [("eileen", 1)]
     found = _json(run(cli, ["faces", "search", photos["flipped"], "--gallery", gal, "--json"]))
-    assert found["face_found"] and found["matches"][0]["name"] == "eileen" and found["matches"][0]["same"]
-    none = _json(run(cli, ["faces", "search", photos["coffee"], "--gallery", gal, "--json"]))
-    assert none["face_found"] is False and none["matches"] == []
+    assert found["threshold"] == 0.6 and found["model"] == "dlib-resnet-face"
+    (row,) = found["results"]
+    assert row["image"] == photos["flipped"] and row["face_found"] and row["error"] is None
+    assert row["matches"][0]["name"] == "eileen" and row["matches"][0]["same"]
     same = _json(run(cli, ["faces", "verify", photos["astro"], photos["flipped"], "--json"]))
     assert same["same"] is True and same["distance"] < 0.6
-    noface = _json(run(cli, ["faces", "verify", photos["astro"], photos["coffee"], "--json"]))
-    assert noface["distance"] is None and "no face" in noface["reason"]
+    assert same["source"] == f"{photos['astro']} vs {photos['flipped']}"
     removed = _json(run(cli, ["faces", "remove", "eileen", "--gallery", gal, "--json"]))
     assert removed["removed"] is True and removed["faces"] == 1
-    missing = run(cli, ["faces", "remove", "eileen", "--gallery", gal])
-    assert missing.exit_code == 2 and "no identity named 'eileen'" in missing.output
-    usage = run(cli, ["faces", "enroll", "--gallery", gal])
-    assert usage.exit_code != 0 and "--folder" in usage.output
+    missing = run(cli, ["faces", "remove", "eileen", "--gallery", gal, "--json"])
+    assert missing.exit_code == 2 and missing.stdout == ""
+    assert "no identity named 'eileen'" in missing.stderr
+    empty = run(cli, ["faces", "search", photos["flipped"], "--gallery", gal])
+    assert empty.exit_code == 2 and "is empty; enroll someone first" in empty.stderr
+
+
+def test_several_inputs_each_name_their_file_and_failures_exit_1(cli, photos):
+    run = CliRunner().invoke
+    gal = str(photos["tmp"] / "s.db")
+    broken = photos["tmp"] / "broken.jpg"
+    broken.write_bytes(b"not a jpeg at all")
+    enrolled = run(cli, ["faces", "enroll", "eileen", photos["astro"], photos["coffee"], str(broken), "-g", gal,
+                         "--json"])  # fmt: skip
+    assert enrolled.exit_code == 1  # two inputs failed; the good one is enrolled all the same
+    report = json.loads(enrolled.stdout)
+    assert report["added"] == 1 and report["no_face"] == [str(Path(photos["coffee"]).resolve())]
+    assert list(report["failed"]) == [str(broken)] and "cannot be decoded" in report["failed"][str(broken)]
+    assert "2 of 3 input(s) failed" in enrolled.stderr and "broken.jpg" in enrolled.stderr
+
+    searched = run(cli, ["faces", "search", photos["flipped"], photos["coffee"], photos["astro"], "-g", gal])
+    assert searched.exit_code == 1
+    lines = searched.stdout.splitlines()
+    assert lines[0] == photos["flipped"] and lines[1].split()[0] == "eileen" and lines[1].endswith("MATCH")
+    assert lines[2] == f"{photos['coffee']}: no face found"
+    assert lines[3] == photos["astro"] and "distance 0.0000" in lines[4]
+    assert f"1 of 3 input(s) failed: {photos['coffee']} (no face found)" in searched.stderr
+
+    ran = run(cli, ["run", "face-recognition", photos["astro"], photos["coffee"], photos["flipped"], "--gallery",
+                    gal, "--top-k", "2", "--json"])  # fmt: skip
+    assert ran.exit_code == 0, ran.output
+    results = json.loads(ran.stdout)
+    assert [r["source"] for r in results] == [photos["astro"], photos["coffee"], photos["flipped"]]
+    assert [r["count"] for r in results] == [1, 0, 1]
+    flipped_face = results[2]["faces"][0]
+    assert flipped_face["identity"] == "eileen" and flipped_face["matches"][0]["name"] == "eileen"
+    assert list(results[0]["timings"]) == ["load", "preprocess", "detect", "embed", "search", "total"]
+    text = run(cli, ["run", "face-recognition", photos["coffee"], photos["astro"]])
+    assert [line.split(": ")[0] for line in text.stdout.splitlines()] == [photos["coffee"], photos["astro"]]
+
+    noface = run(cli, ["faces", "verify", photos["astro"], photos["coffee"], "--json"])
+    assert (
+        noface.exit_code == 1 and json.loads(noface.stdout)["reason"] == "no face found in the second image"
+    )
+    assert "no face found in the second image" in noface.stderr
 
 
 def test_folder_enroll_from_the_cli(cli, photos):
@@ -71,8 +113,11 @@ def test_folder_enroll_from_the_cli(cli, photos):
     (people / "nobody").mkdir()
     Image.fromarray(skdata.coffee()).save(people / "nobody" / "1.jpg")
     gal = str(photos["tmp"] / "f.db")
-    out = _json(CliRunner().invoke(cli, ["faces", "enroll", "--folder", str(people), "-g", gal, "--json"]))
+    first = CliRunner().invoke(cli, ["faces", "enroll", "--folder", str(people), "-g", gal, "--json"])
+    assert first.exit_code == 1 and "nobody" in first.stderr  # the photo without a face is named
+    out = json.loads(first.stdout)
     assert out["added"] == 1 and len(out["no_face"]) == 1 and out["identities_total"] == 1
+    (people / "nobody" / "1.jpg").unlink()
     out2 = _json(CliRunner().invoke(cli, ["faces", "enroll", "--folder", str(people), "-g", gal, "--json"]))
     assert out2["added"] == 0 and out2["unchanged"] == 1
 

@@ -296,3 +296,36 @@ def test_bad_gallery_file_and_names(fake, tmp_path):
     with pytest.raises(InputError, match="not a folder"):
         g.enroll_folder(tmp_path / "missing")
     assert g.search_embedding(np.zeros(8), 3) == []  # empty gallery
+
+
+def test_opening_without_create_never_makes_a_gallery(fake, tmp_path):
+    from deepapps_vision.faces import Gallery
+
+    for typo in (tmp_path / "typo.db", tmp_path / "typo-folder"):
+        with pytest.raises(InputError, match=f"no face gallery at {typo}"):
+            Gallery(typo, recognizer=fake.FakeRecognizer(), create=False)
+        assert not typo.exists()
+    Gallery(tmp_path / "real.db", recognizer=fake.FakeRecognizer()).close()  # create=True is the default
+    with Gallery(tmp_path / "real.db", recognizer=fake.FakeRecognizer(), create=False) as g:
+        assert len(g) == 0 and g.path == tmp_path / "real.db"
+
+
+def test_an_unreadable_image_is_reported_and_the_others_still_enroll(fake, tmp_path):
+    from deepapps_vision.faces import Gallery
+
+    good = tmp_path / "good.png"
+    Image.fromarray(np.full((16, 16, 3), 7, np.uint8)).save(good)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8 not really a jpeg")
+    people = tmp_path / "people" / "ada"
+    people.mkdir(parents=True)
+    (people / "bad.png").write_bytes(b"nope")
+    Image.fromarray(np.full((16, 16, 3), 9, np.uint8)).save(people / "ok.png")
+    with Gallery(tmp_path / "g.db", recognizer=fake.FakeRecognizer()) as g:
+        report = g.enroll("ada", [broken, good, tmp_path / "missing.png"])
+        assert report.added == 1 and g.count_embeddings() == 1
+        assert list(report.failed) == [str(broken), str(tmp_path / "missing.png")]
+        assert "cannot be decoded" in report.failed[str(broken)]
+        assert "file not found" in report.failed[str(tmp_path / "missing.png")]
+        synced = g.enroll_folder(tmp_path / "people", progress=False)
+        assert synced.added == 1 and list(synced.failed) == [str((people / "bad.png").resolve())]

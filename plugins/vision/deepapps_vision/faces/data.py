@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from deepapps import InputError
 
 
-def load_lfw_subset(split: str = "test", **_: Any) -> dict[str, np.ndarray]:
+def load_lfw_subset(split: str = "test") -> dict[str, np.ndarray]:
     """``{"images": (200, 25, 25) uint8, "labels": (200,) 1 = face, 0 = non-face}``.
 
     scikit-image ships it (``skimage.data.lfw_subset``): the first 100 are LFW face crops, the last

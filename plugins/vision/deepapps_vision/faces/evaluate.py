@@ -24,23 +24,17 @@ from typing import Any
 
 import numpy as np
 
-from deepapps import BenchReport, EvalReport, ModelSpec
+from deepapps import BenchReport, EvalReport, InputError, ModelRef
 
-from .data import load_lfw_subset, upsample_gray
-
-
-def _model_name(model: Any) -> str:
-    if isinstance(model, ModelSpec):
-        return model.name
-    return str(model or "dlib-resnet-face")
+from .data import upsample_gray
+from .specs import DEFAULTS, TASK
 
 
-def _resolve(model: Any) -> Any:
-    if isinstance(model, str) and not model.endswith(".dat"):
-        from deepapps import registry
+def _runner(model: ModelRef, device: str, precision: str):
+    """The task's runner for ``model``, shared with everything else in this process."""
+    import deepapps
 
-        return registry.model(model)
-    return model
+    return deepapps.load(TASK, model, device=device, precision=precision)
 
 
 # detection -------------------------------------------------------------------------------
@@ -115,21 +109,18 @@ def roc(genuine: np.ndarray, impostor: np.ndarray) -> dict[str, Any]:
     return out
 
 
-def verification_check(recognizer, faces: list[np.ndarray], names: list[str], progress: bool = True) -> dict:
-    """Embed each photo and its augmentations; robustness rates + ROC (see module docstring)."""
+def _embed_versions(recognizer, faces: list[np.ndarray], names: list[str], progress: bool):
+    """Per photo with a face: {version: embedding} for the original and its augmentations."""
     from deepapps.runtime.progress import progress as bar
 
-    thr = recognizer.threshold
     groups: list[dict[str, np.ndarray]] = []
     kept: list[str] = []
-    no_face = 0
-    aug_no_face = 0
-    for name, rgb in zip(
-        names, bar(faces, desc="verify robustness", unit="photo", disable=not progress), strict=False
-    ):
+    counts = {"photos_without_face": 0, "augmented_without_face": 0}
+    photos = bar(faces, desc="verify robustness", unit="photo", disable=not progress)
+    for name, rgb in zip(names, photos, strict=False):
         found = recognizer.embed(rgb)
         if not found:
-            no_face += 1
+            counts["photos_without_face"] += 1
             continue
         vecs = {"original": found[0].embedding}
         for aug, img in augmentations(rgb).items():
@@ -137,9 +128,15 @@ def verification_check(recognizer, faces: list[np.ndarray], names: list[str], pr
             if f:
                 vecs[aug] = f[0].embedding
             else:
-                aug_no_face += 1
+                counts["augmented_without_face"] += 1
         groups.append(vecs)
         kept.append(name)
+    return groups, kept, counts
+
+
+def _pair_distances(groups: list[dict[str, np.ndarray]]):
+    """Genuine distances (versions of one photo), per augmentation from its original, and the
+    impostor distances between originals with their index pairs."""
     per_aug: dict[str, list[float]] = {}
     genuine = []
     for g in groups:
@@ -153,14 +150,20 @@ def verification_check(recognizer, faces: list[np.ndarray], names: list[str], pr
     originals = np.stack([g["original"] for g in groups])
     diff = np.linalg.norm(originals[:, None, :] - originals[None, :, :], axis=2)
     iu = np.triu_indices(len(originals), 1)
-    impostor = diff[iu]
+    return np.asarray(genuine), per_aug, diff[iu], iu
+
+
+def verification_check(recognizer, faces: list[np.ndarray], names: list[str], progress: bool = True) -> dict:
+    """Embed each photo and its augmentations; robustness rates + ROC (see module docstring)."""
+    thr = recognizer.threshold
+    groups, kept, counts = _embed_versions(recognizer, faces, names, progress)
+    genuine, per_aug, impostor, iu = _pair_distances(groups)
     out: dict[str, Any] = {
         "photos": len(faces),
-        "photos_without_face": no_face,
-        "augmented_without_face": aug_no_face,
+        **counts,
         "genuine_pairs": len(genuine),
         "impostor_pairs": int(len(impostor)),
-        "same_under_threshold": round(float((np.asarray(genuine) < thr).mean()), 4),
+        "same_under_threshold": round(float((genuine < thr).mean()), 4),
         "different_over_threshold": round(float((impostor >= thr).mean()), 4),
         "impostor_pairs_under_threshold": int((impostor < thr).sum()),
         "genuine_distance_max": round(float(np.max(genuine)), 4),
@@ -172,7 +175,7 @@ def verification_check(recognizer, faces: list[np.ndarray], names: list[str], pr
             k: round(float((np.asarray(v) < thr).mean()), 4) for k, v in per_aug.items()
         },
     }
-    out.update(roc(np.asarray(genuine), impostor))
+    out.update(roc(genuine, impostor))
     # the closest impostor pairs, for a human to check (LFW may hold two photos of one person)
     order = np.argsort(impostor)[:5]
     out["closest_impostor_pairs"] = [
@@ -181,32 +184,11 @@ def verification_check(recognizer, faces: list[np.ndarray], names: list[str], pr
     return out
 
 
-def evaluate(
-    model: Any = None,
-    dataset: str | None = "lfw-subset",
-    split: str = "test",
-    limit: int | None = None,
-    device: str = "cpu",
-    size: int = 100,
-    detectors: Any = "hog,cnn",
-    progress: bool = True,
-    **_: Any,
-) -> EvalReport:
-    """Detection recall/FPR (HOG, CNN) and verification robustness with a ROC; see the module docstring."""
-    from skimage import data as skdata
-
-    from .recognizer import FaceRecognizer
-
-    t0 = time.perf_counter()
-    ds = load_lfw_subset(split)
-    images, labels = ds["images"], ds["labels"]
-    if limit:
-        keep = np.r_[np.arange(min(limit, 100)), 100 + np.arange(min(limit, 100))]
-        images, labels = images[keep], labels[keep]
-    dets = detectors.split(",") if isinstance(detectors, str) else list(detectors)
-    metrics: dict[str, Any] = {}
-    extra: dict[str, Any] = {"image_size": f"25x25 upsampled to {size}x{size} (bicubic), detector upsample 1"}
-    for det in dets:
+def _detection_metrics(detectors: list[str], images: np.ndarray, labels: np.ndarray, size: int,
+                       progress: bool) -> dict[str, float]:  # fmt: skip
+    """Recall and false-positive rate per detector (HOG at two score cuts)."""
+    metrics: dict[str, float] = {}
+    for det in detectors:
         best = detection_scores(det, images, size, upsample=1, progress=progress)
         if det == "hog":
             for thr in (0.0, 0.3):
@@ -217,31 +199,61 @@ def evaluate(
             r = _rates(best, labels, 0.0)
             metrics["cnn_recall"] = r["recall"]
             metrics["cnn_fpr"] = r["fpr"]
+    return metrics
+
+
+def _load_faces_dataset(dataset: str | None, split: str, limit: int | None):
+    """(images, labels) of the registered dataset, the first ``limit`` faces and non-faces."""
+    import deepapps
+
+    name = dataset or "lfw-subset"
+    spec = deepapps.registry.task(TASK)
+    if name not in {d.name for d in deepapps.registry.datasets(TASK)}:
+        raise InputError(f"{TASK} evaluates on a registered dataset ({spec.default_dataset}), not {name!r}")
+    ds = deepapps.load_dataset(name, split)
+    images, labels = ds["images"], ds["labels"]
+    if limit:
+        faces, others = np.flatnonzero(labels == 1)[:limit], np.flatnonzero(labels == 0)[:limit]
+        keep = np.r_[faces, others]
+        images, labels = images[keep], labels[keep]
+    return name, images, labels
+
+
+def evaluate(
+    model: ModelRef,
+    dataset: str | None,
+    split: str,
+    limit: int | None,
+    device: str,
+    precision: str,
+    size: int = DEFAULTS["size"],
+    detectors: list[str] | tuple[str, ...] = DEFAULTS["detectors"],
+    progress: bool = DEFAULTS["progress"],
+) -> EvalReport:
+    """Detection recall/FPR (HOG, CNN) and verification robustness with a ROC; see the module docstring."""
+    from skimage import data as skdata
+
+    t0 = time.perf_counter()
+    name, images, labels = _load_faces_dataset(dataset, split, limit)
+    metrics: dict[str, Any] = _detection_metrics(list(detectors), images, labels, size, progress)
     # every HOG detection counts here (min_score 0): a blurry upsampled crop scores low
-    rec = FaceRecognizer(_resolve(model), min_score=0.0)
+    rec = _runner(model, device, precision).recognizer_for(min_score=0.0)
     faces = [skdata.astronaut()] + [
         upsample_gray(im, 150) for im, lab in zip(images, labels, strict=True) if lab == 1
     ]
     names = ["astronaut"] + [f"lfw{i}" for i in range(len(faces) - 1)]
     v = verification_check(rec, faces, names, progress=progress)
     closest = v.pop("closest_impostor_pairs")
-    for k, val in v.items():
-        metrics[f"verify_{k}"] = val
-    extra["closest_impostor_pairs"] = closest
-    extra["threshold"] = rec.threshold
-    extra["published"] = (
-        "dlib_face_recognition_resnet_model_v1: 99.38% LFW accuracy (published by dlib, not re-measured)"
-    )
-    return EvalReport(
-        task="face-recognition",
-        model=_model_name(model),
-        dataset=dataset or "lfw-subset",
-        split=split,
-        n=int(len(images)),
-        metrics=metrics,
-        seconds=time.perf_counter() - t0,
-        extra=extra,
-    )
+    metrics.update({f"verify_{k}": val for k, val in v.items()})
+    extra = {
+        "image_size": f"25x25 upsampled to {size}x{size} (bicubic), detector upsample 1",
+        "closest_impostor_pairs": closest,
+        "threshold": rec.threshold,
+        "published": "dlib_face_recognition_resnet_model_v1: 99.38% LFW accuracy (published by dlib, "
+        "not re-measured)",
+    }
+    return EvalReport(task=TASK, model=model.name, dataset=name, split=split, n=int(len(images)),
+                      metrics=metrics, seconds=time.perf_counter() - t0, extra=extra)  # fmt: skip
 
 
 # bench -------------------------------------------------------------------------------------
@@ -287,125 +299,123 @@ def brute_force_top1(mat: np.ndarray, index: np.ndarray, names: list[str], q: np
 
 
 def bench(
-    model: Any = None,
-    device: str = "cpu",
-    identities: int = 10_000,
-    queries: int = 300,
-    video_frames: int = 150,
-    progress: bool = True,
-    **_: Any,
+    model: ModelRef,
+    device: str,
+    precision: str,
+    identities: int = DEFAULTS["identities"],
+    queries: int = DEFAULTS["queries"],
+    video_frames: int = DEFAULTS["video_frames"],
+    progress: bool = DEFAULTS["progress"],
 ) -> BenchReport:
     """Search p50/p95 and recall@1 at ``identities`` entries; video fps at 640x480 with one face."""
-    from skimage import data as skdata
-
-    from .gallery import Gallery
-    from .recognizer import FaceRecognizer
-    from .video import process_video
-
-    t0 = time.perf_counter()
-    report = BenchReport(task="face-recognition", model=_model_name(model), figures={}, seconds=0.0)
-    rec = FaceRecognizer(_resolve(model))
-    with tempfile.TemporaryDirectory(prefix="deepapps-faces-bench-") as tmp:
-        g = Gallery(Path(tmp) / "bench.db", recognizer=rec)
-        vecs = synthetic_embeddings(identities, rec.embedder.dim)
-        t = time.perf_counter()
-        batch = 1000
-        for s in range(0, identities, batch):
-            g.add_embeddings(
-                [
-                    (f"person-{i:05d}", vecs[i], f"synthetic-{i}", "", [])
-                    for i in range(s, min(identities, s + batch))
-                ]
-            )
-        insert_s = time.perf_counter() - t
-        astro = rec.embed(skdata.astronaut())[0]
-        g.add_embedding("astronaut", astro.embedding, "astronaut", "")
-        report.add(
-            "gallery_insert_rate",
-            round(identities / insert_s, 1),
-            "rows/s",
-            how=f"{batch} rows per transaction",
-        )
-        rng = np.random.default_rng(1)
-        picks = rng.integers(0, identities, queries)
-        qs = vecs[picks] + rng.normal(0, 0.02, (queries, vecs.shape[1])).astype(np.float32)
-        g.search_embedding(qs[0], 5)  # load the matrix once (cached until the gallery changes)
-        lat = []
-        hits = 0
-        mat, index, names = g.matrix()
-        agree = 0
-        cpu = []
-        for q, p in zip(qs, picks, strict=True):
-            s = time.perf_counter()
-            c = time.thread_time()
-            m = g.search_embedding(q, 5)
-            cpu.append((time.thread_time() - c) * 1e3)
-            lat.append((time.perf_counter() - s) * 1e3)
-            hits += m[0].name == f"person-{p:05d}"
-            agree += m[0].name == brute_force_top1(mat, index, names, q)
-        n_rows = g.count_embeddings()
-        report.add("search_p50", round(float(np.percentile(lat, 50)), 3), "ms", rows=n_rows, k=5)
-        report.add(
-            "search_p95", round(float(np.percentile(lat, 95)), 3), "ms", rows=n_rows, k=5, target="<= 50 ms"
-        )
-        report.add(
-            "search_cpu_time_p50",
-            round(float(np.percentile(cpu, 50)), 3),
-            "ms",
-            how="CPU time of the searching thread: the cost of a search without waiting for the scheduler",
-        )
-        report.add(
-            "search_recall_at_1_vs_brute_force", round(agree / queries, 4), "fraction", queries=queries
-        )
-        report.add("search_hit_rate_noisy_queries", round(hits / queries, 4), "fraction", noise_sigma=0.02)
-        # end to end: one photo -> detect + landmarks + embed + search
-        lat_img = []
-        img = skdata.astronaut()
-        for _ in range(5):
-            s = time.perf_counter()
-            m = g.search(img, 1)
-            lat_img.append((time.perf_counter() - s) * 1e3)
-        report.add(
-            "search_photo_512px_median",
-            round(float(np.median(lat_img)), 1),
-            "ms",
-            top1=m[0].name if m else None,
-        )
-        # video: 640x480, one face, HOG
-        clip = make_face_video(Path(tmp) / "clip.mp4", frames=video_frames)
-        vr = process_video(clip, rec, gallery=g, out=Path(tmp) / "out.mp4", progress=progress)
-        report.add(
-            "video_fps_640x480_hog",
-            vr.fps,
-            "frames/s",
-            frames=vr.frames,
-            processing_fps=vr.processing_fps,
-            faces_per_frame=vr.faces_per_frame,
-            identities=vr.identities,
-            reembed_every=10,
-            redetect_every=5,
-            detect_width=480,
-            how="decode + HOG (whole frame at 480 px wide every 5th frame, else a window around each tracked "
-            "face) + 68 landmarks + pose/EAR every frame + ResNet embed and search per track every 10 frames "
-            "+ draw + mp4 encode",
-        )
-        for name, opts in (
-            ("video_fps_640x480_hog_full_frame_every_frame", {"redetect_every": 1}),
-            ("video_fps_640x480_hog_embed_every_frame", {"redetect_every": 1, "reembed_every": 1}),
-        ):
-            vr = process_video(clip, rec, gallery=g, out=Path(tmp) / f"{name}.mp4", progress=progress, **opts)
-            report.add(
-                name,
-                vr.fps,
-                "frames/s",
-                frames=vr.frames,
-                processing_fps=vr.processing_fps,
-                faces_per_frame=vr.faces_per_frame,
-                **{"reembed_every": 10, **opts},
-            )
-        g.close()
     import os
 
+    from .gallery import Gallery
+
+    t0 = time.perf_counter()
+    report = BenchReport(task=TASK, model=model.name, figures={}, seconds=0.0)
+    rec = _runner(model, device, precision).recognizer_for()
+    with tempfile.TemporaryDirectory(prefix="deepapps-faces-bench-") as tmp:
+        with Gallery(Path(tmp) / "bench.db", recognizer=rec) as g:
+            vecs = _bench_insert(report, g, identities)
+            _bench_search(report, g, vecs, queries)
+            _bench_photo_search(report, g)
+            _bench_video(report, rec, g, Path(tmp), video_frames, progress)
     report.setup = {"cpu_count": os.cpu_count(), "identities": identities, "dim": int(vecs.shape[1])}
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _bench_insert(report: BenchReport, g, identities: int, batch: int = 1000) -> np.ndarray:
+    """Enroll ``identities`` synthetic embeddings (and the astronaut); the insert rate."""
+    from skimage import data as skdata
+
+    vecs = synthetic_embeddings(identities, g.recognizer.embedder.dim)
+    t = time.perf_counter()
+    for s in range(0, identities, batch):
+        rows = [
+            (f"person-{i:05d}", vecs[i], f"synthetic-{i}", "", [])
+            for i in range(s, min(identities, s + batch))
+        ]
+        g.add_embeddings(rows)
+    insert_s = time.perf_counter() - t
+    astro = g.recognizer.embed(skdata.astronaut())[0]
+    g.add_embedding("astronaut", astro.embedding, "astronaut", "")
+    report.add(
+        "gallery_insert_rate", round(identities / insert_s, 1), "rows/s", how=f"{batch} rows per transaction"
+    )
+    return vecs
+
+
+def _bench_search(report: BenchReport, g, vecs: np.ndarray, queries: int) -> None:
+    """Latency (wall and CPU) of noisy queries near enrolled vectors, and agreement with brute force."""
+    identities = len(vecs)
+    rng = np.random.default_rng(1)
+    picks = rng.integers(0, identities, queries)
+    qs = vecs[picks] + rng.normal(0, 0.02, (queries, vecs.shape[1])).astype(np.float32)
+    g.search_embedding(qs[0], 5)  # load the matrix once (cached until the gallery changes)
+    mat, index, names = g.matrix()
+    lat, cpu, hits, agree = [], [], 0, 0
+    for q, p in zip(qs, picks, strict=True):
+        s, c = time.perf_counter(), time.thread_time()
+        m = g.search_embedding(q, 5)
+        cpu.append((time.thread_time() - c) * 1e3)
+        lat.append((time.perf_counter() - s) * 1e3)
+        hits += m[0].name == f"person-{p:05d}"
+        agree += m[0].name == brute_force_top1(mat, index, names, q)
+    n_rows = g.count_embeddings()
+    report.add("search_p50", round(float(np.percentile(lat, 50)), 3), "ms", rows=n_rows, k=5)
+    report.add(
+        "search_p95", round(float(np.percentile(lat, 95)), 3), "ms", rows=n_rows, k=5, target="<= 50 ms"
+    )
+    report.add(
+        "search_cpu_time_p50", round(float(np.percentile(cpu, 50)), 3), "ms",
+        how="CPU time of the searching thread: the cost of a search without waiting for the scheduler",
+    )  # fmt: skip
+    report.add("search_recall_at_1_vs_brute_force", round(agree / queries, 4), "fraction", queries=queries)
+    report.add("search_hit_rate_noisy_queries", round(hits / queries, 4), "fraction", noise_sigma=0.02)
+
+
+def _bench_photo_search(report: BenchReport, g) -> None:
+    """End to end: one photo -> detect + landmarks + embed + search."""
+    from skimage import data as skdata
+
+    img = skdata.astronaut()
+    lat, m = [], []
+    for _ in range(5):
+        s = time.perf_counter()
+        m = g.search(img, 1)
+        lat.append((time.perf_counter() - s) * 1e3)
+    report.add(
+        "search_photo_512px_median", round(float(np.median(lat)), 1), "ms", top1=m[0].name if m else None
+    )
+
+
+_VIDEO_HOW = (
+    "decode + HOG (whole frame at 480 px wide every 5th frame, else a window around each tracked face) "
+    "+ 68 landmarks + pose/EAR every frame + ResNet embed and search per track every 10 frames + draw "
+    "+ mp4 encode"
+)
+
+
+def _bench_video(report: BenchReport, rec, g, tmp: Path, frames: int, progress: bool) -> None:
+    """Frames per second on a synthetic 640x480 clip with one face, at three settings."""
+    from .video import process_video
+
+    clip = make_face_video(tmp / "clip.mp4", frames=frames)
+    settings = (
+        ("video_fps_640x480_hog", {}),
+        ("video_fps_640x480_hog_full_frame_every_frame", {"redetect_every": 1}),
+        ("video_fps_640x480_hog_embed_every_frame", {"redetect_every": 1, "reembed_every": 1}),
+    )
+    for name, opts in settings:
+        vr = process_video(clip, rec, gallery=g, out=tmp / f"{name}.mp4", progress=progress, **opts)
+        notes = {
+            "reembed_every": DEFAULTS["reembed_every"],
+            "redetect_every": DEFAULTS["redetect_every"],
+            **opts,
+        }
+        if not opts:
+            notes.update(identities=vr.identities, detect_width=DEFAULTS["detect_width"], how=_VIDEO_HOW)
+        report.add(name, vr.fps, "frames/s", frames=vr.frames, processing_fps=vr.processing_fps,
+                   faces_per_frame=vr.faces_per_frame, **notes)  # fmt: skip

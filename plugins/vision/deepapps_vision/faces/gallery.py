@@ -59,12 +59,28 @@ CREATE INDEX IF NOT EXISTS embeddings_model ON embeddings (model, identity_id);
 
 
 def default_path() -> Path:
-    """``$DEEPAPPS_HOME/faces/gallery.db``."""
+    """``$DEEPAPPS_HOME/faces/gallery.db`` (nothing is created until a gallery is)."""
     from deepapps.runtime.home import home
 
-    folder = home() / "faces"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / "gallery.db"
+    return home() / "faces" / "gallery.db"
+
+
+def gallery_path(path: str | os.PathLike | None = None) -> Path:
+    """The database file a gallery argument names: a ``.db`` file, or ``gallery.db`` inside a folder
+    (an existing one, or a name without a suffix); ``None`` is :func:`default_path`. No side effects."""
+    if not path:
+        return default_path()
+    p = Path(path).expanduser()
+    if p.is_dir() or (not p.suffix and not p.exists()):
+        return p / "gallery.db"
+    return p
+
+
+def missing_gallery_error(path: Path) -> InputError:
+    return InputError(
+        f"no face gallery at {path}; create one with `deepapps faces enroll NAME PHOTO --gallery {path}` "
+        "(or check the path)"
+    )
 
 
 @dataclass
@@ -98,6 +114,7 @@ class EnrollReport:
     replaced: int = 0
     removed: int = 0
     no_face: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # source -> why it could not be read
     identities: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -130,16 +147,23 @@ class Gallery:
     ``path``: a ``.db`` file or a folder (``gallery.db`` inside); default
     ``$DEEPAPPS_HOME/faces/gallery.db``. ``recognizer``: the :class:`FaceRecognizer` used to embed
     images (built with defaults on first use). Embeddings are stored per embedder name, and a
-    search only compares vectors of the recognizer's embedder.
+    search only compares vectors of the recognizer's embedder. ``create=False`` opens only an
+    existing gallery (a mistyped path is an error instead of a new, empty gallery).
     """
 
-    def __init__(self, path: str | os.PathLike | None = None, recognizer: Any = None, timeout: float = 60.0):
-        p = Path(path).expanduser() if path else default_path()
-        if p.is_dir() or (not p.suffix and not p.exists()):
-            p.mkdir(parents=True, exist_ok=True)
-            p = p / "gallery.db"
+    def __init__(
+        self,
+        path: str | os.PathLike | None = None,
+        recognizer: Any = None,
+        timeout: float = 60.0,
+        create: bool = True,
+    ):
+        p = gallery_path(path)
+        if not create and not p.is_file():
+            raise missing_gallery_error(p)
         p.parent.mkdir(parents=True, exist_ok=True)
         self.path = p
+        self.create = create
         self.timeout = timeout
         self._recognizer = recognizer
         self._conn = self._connect()
@@ -148,8 +172,13 @@ class Gallery:
     # connection ------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         try:
+            mode = "rwc" if self.create else "rw"  # "rw" never creates the file
             conn = sqlite3.connect(
-                str(self.path), timeout=self.timeout, isolation_level=None, check_same_thread=False
+                f"{self.path.resolve().as_uri()}?mode={mode}",
+                uri=True,
+                timeout=self.timeout,
+                isolation_level=None,
+                check_same_thread=False,
             )
             conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
             conn.execute("PRAGMA journal_mode=WAL")
@@ -203,11 +232,16 @@ class Gallery:
 
     @property
     def recognizer(self):
+        """The recognizer that embeds images for this gallery (the task's default model when unset)."""
         if self._recognizer is None:
             from .recognizer import FaceRecognizer
 
             self._recognizer = FaceRecognizer()
         return self._recognizer
+
+    @recognizer.setter
+    def recognizer(self, value: Any) -> None:
+        self._recognizer = value
 
     @property
     def model(self) -> str:
@@ -238,7 +272,7 @@ class Gallery:
         added = 0
         with self._write() as c:
             for name, vector, sha, source, box in rows:
-                name = _check_name(name)
+                name = check_name(name)
                 vec = np.asarray(vector, dtype=np.float32).reshape(-1)
                 if not np.all(np.isfinite(vec)):
                     raise InputError(f"embedding for {name!r} holds NaN or inf")
@@ -280,28 +314,29 @@ class Gallery:
         """Add the largest face of each image (path, bytes, PIL or array) to ``name``.
 
         Images already enrolled for ``name`` (same bytes, same source) are skipped without
-        embedding them again; images without a face are listed in ``report.no_face``.
+        embedding them again; images without a face are listed in ``report.no_face``, and images
+        that cannot be read in ``report.failed`` (the others are still enrolled).
         """
         t0 = time.perf_counter()
-        name = _check_name(name)
+        name = check_name(name)
         single = isinstance(images, (str, os.PathLike, bytes)) or hasattr(images, "getpixel")
         if single or (isinstance(images, np.ndarray) and images.ndim in (2, 3) and images.dtype != object):
             images = [images]
         report = EnrollReport(identities=[name])
         known = self._known(name)
-        items = list(images)
-        if progress:
-            from deepapps.runtime.progress import progress as bar
-
-            items = bar(items, desc=f"enroll {name}", unit="img")
-        for i, image in enumerate(items):
-            sha, source = _sha256_of(image)
-            if (sha, source) in known:
-                report.unchanged += 1
+        for i, image in enumerate(_maybe_bar(list(images), progress, f"enroll {name}")):
+            label = str(image) if isinstance(image, (str, os.PathLike)) else f"#{i}"
+            try:
+                sha, source = _sha256_of(image)
+                if (sha, source) in known:
+                    report.unchanged += 1
+                    continue
+                face = self._embed_one(str(image) if isinstance(image, os.PathLike) else image)
+            except InputError as exc:
+                report.failed[label] = str(exc)
                 continue
-            face = self._embed_one(str(image) if isinstance(image, os.PathLike) else image)
             if face is None:
-                report.no_face.append(source or f"#{i}")
+                report.no_face.append(source or label)
                 continue
             added = self.add_embedding(name, face.embedding, sha, source, box=face.box)
             report.added += int(added)
@@ -331,67 +366,64 @@ class Gallery:
         if not root.is_dir():
             raise InputError(f"{root}: not a folder; expected people/<name>/*.jpg")
         model = self.model
-        wanted: dict[str, tuple[str, Path]] = {}  # source -> (name, path)
-        for person in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            for f in sorted(person.iterdir()):
-                if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES:
-                    wanted[str(f.resolve())] = (person.name, f)
-        root_prefix = str(root.resolve()) + os.sep
-        stored = {
-            src: (sha, name)
-            for src, sha, name in self._conn.execute(
-                "SELECT e.source, e.sha256, i.name FROM embeddings e JOIN identities i ON i.id = e.identity_id "
-                "WHERE e.model = ? AND e.source LIKE ? ESCAPE '\\'",
-                (model, _like_prefix(root_prefix)),
-            )
-        }
+        wanted = _people_files(root)
+        stored = self._stored_under(root, model)
         report = EnrollReport(identities=sorted({n for n, _ in wanted.values()}))
         if prune:
-            gone = [src for src in stored if src not in wanted]
-            if gone:
-                with self._write() as c:
-                    for src in gone:
-                        report.removed += c.execute(
-                            "DELETE FROM embeddings WHERE source = ? AND model = ?", (src, model)
-                        ).rowcount
-                    c.execute(
-                        "DELETE FROM identities WHERE id NOT IN (SELECT DISTINCT identity_id FROM embeddings)"
-                    )
-        items = list(wanted.items())
-        if progress:
-            from deepapps.runtime.progress import progress as bar
-
-            items = bar(items, desc=f"enroll {root.name}", unit="img")
-        for source, (name, path) in items:
-            sha, _ = _sha256_of(path)
-            previous = stored.get(source)
-            if previous == (sha, name):
-                report.unchanged += 1
-                continue
-            face = self._embed_one(path)
-            if face is None:
-                report.no_face.append(source)
-                if previous is not None:  # the file changed into one without a face
-                    with self._write() as c:
-                        report.removed += c.execute(
-                            "DELETE FROM embeddings WHERE source = ? AND model = ?", (source, model)
-                        ).rowcount
-                        c.execute(
-                            "DELETE FROM identities WHERE id NOT IN (SELECT DISTINCT identity_id FROM embeddings)"
-                        )
-                continue
-            if previous is not None and previous[1] != name:
-                with self._write() as c:  # moved to another person's folder
-                    c.execute("DELETE FROM embeddings WHERE source = ? AND model = ?", (source, model))
-            self.add_embedding(
-                name, face.embedding, sha, source, model=model, box=face.box, replace_source=True
-            )
-            if previous is None:
-                report.added += 1
-            else:
-                report.replaced += 1
+            report.removed += self._delete_sources([src for src in stored if src not in wanted], model)
+        for source, (name, path) in _maybe_bar(list(wanted.items()), progress, f"enroll {root.name}"):
+            try:
+                self._sync_file(source, name, path, stored.get(source), model, report)
+            except InputError as exc:
+                report.failed[source] = str(exc)
         report.seconds = round(time.perf_counter() - t0, 3)
         return report
+
+    def _stored_under(self, root: Path, model: str) -> dict[str, tuple[str, str]]:
+        """source -> (sha256, name) of the faces enrolled from files under ``root``."""
+        rows = self._conn.execute(
+            "SELECT e.source, e.sha256, i.name FROM embeddings e JOIN identities i ON i.id = e.identity_id "
+            "WHERE e.model = ? AND e.source LIKE ? ESCAPE '\\'",
+            (model, _like_prefix(str(root.resolve()) + os.sep)),
+        )
+        return {src: (sha, name) for src, sha, name in rows}
+
+    def _delete_sources(self, sources: list[str], model: str) -> int:
+        """Drop the faces of these source files (and identities left empty); returns faces removed."""
+        if not sources:
+            return 0
+        removed = 0
+        with self._write() as c:
+            for src in sources:
+                removed += c.execute(
+                    "DELETE FROM embeddings WHERE source = ? AND model = ?", (src, model)
+                ).rowcount
+            c.execute("DELETE FROM identities WHERE id NOT IN (SELECT DISTINCT identity_id FROM embeddings)")
+        return removed
+
+    def _sync_file(
+        self, source: str, name: str, path: Path, previous: tuple[str, str] | None, model: str,
+        report: EnrollReport,
+    ) -> None:  # fmt: skip
+        """Bring one file of a people folder up to date (``previous``: its stored (sha256, name))."""
+        sha, _ = _sha256_of(path)
+        if previous == (sha, name):
+            report.unchanged += 1
+            return
+        face = self._embed_one(path)
+        if face is None:
+            report.no_face.append(source)
+            if previous is not None:  # the file changed into one without a face
+                report.removed += self._delete_sources([source], model)
+            return
+        if previous is not None and previous[1] != name:
+            with self._write() as c:  # moved to another person's folder
+                c.execute("DELETE FROM embeddings WHERE source = ? AND model = ?", (source, model))
+        self.add_embedding(name, face.embedding, sha, source, model=model, box=face.box, replace_source=True)
+        if previous is None:
+            report.added += 1
+        else:
+            report.replaced += 1
 
     def remove(self, name: str) -> int:
         """Delete ``name`` and all its faces; returns how many faces were removed (0: unknown name)."""
@@ -521,20 +553,23 @@ class Gallery:
             return []
         return self.search_embedding(face.embedding, k)
 
-    def identify(self, faces: list, threshold: float | None = None) -> list:
-        """Set ``identity`` (None when nobody is under the threshold) and ``distance`` on embedded faces."""
+    def identify(self, faces: list, threshold: float | None = None, top_k: int = 1) -> list:
+        """Set ``identity`` (None when nobody is under the threshold), ``distance`` and the ``top_k``
+        nearest ``matches`` on embedded faces."""
         thr = self.recognizer.threshold if threshold is None else threshold
         for f in faces:
             if f.embedding is None:
                 continue
-            matches = self.search_embedding(f.embedding, 1)
+            matches = self.search_embedding(f.embedding, top_k, threshold=thr)
             if matches:
+                f.matches = matches
                 f.distance = matches[0].distance
-                f.identity = matches[0].name if matches[0].distance < thr else None
+                f.identity = matches[0].name if matches[0].same else None
         return faces
 
 
-def _check_name(name: str) -> str:
+def check_name(name: str) -> str:
+    """The stripped identity name; InputError when it is empty, too long or holds a slash."""
     name = str(name).strip()
     if not name or "/" in name or "\\" in name or len(name) > 200:
         raise InputError(f"identity name {name!r} must be 1-200 characters without slashes")
@@ -543,3 +578,21 @@ def _check_name(name: str) -> str:
 
 def _like_prefix(prefix: str) -> str:
     return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _people_files(root: Path) -> dict[str, tuple[str, Path]]:
+    """source (resolved path) -> (person, path) for every image in ``root/<person>/``."""
+    wanted: dict[str, tuple[str, Path]] = {}
+    for person in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for f in sorted(person.iterdir()):
+            if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES:
+                wanted[str(f.resolve())] = (person.name, f)
+    return wanted
+
+
+def _maybe_bar(items: list, progress: bool, desc: str):
+    if not progress:
+        return items
+    from deepapps.runtime.progress import progress as bar
+
+    return bar(items, desc=desc, unit="img")

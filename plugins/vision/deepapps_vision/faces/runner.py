@@ -3,6 +3,9 @@
 ``deepapps run face-recognition photo.jpg``                      faces, landmarks, pose, eyes
 ``deepapps run face-recognition photo.jpg --gallery g.db``       + identity and distance per face
 ``deepapps run face-recognition clip.mp4 --gallery g.db``        annotated video + fps
+
+The core resolves the model, picks the device and checks every option against the declaration
+in :mod:`.specs` before this module is imported; the runner only loads and runs.
 """
 
 from __future__ import annotations
@@ -11,155 +14,140 @@ import time
 from pathlib import Path
 from typing import Any
 
-from deepapps import InputError, ModelSpec, Runner
+from deepapps import ModelRef, Runner
+from deepapps.runner import describe_input
 from deepapps.runtime.images import load_image
+from deepapps.runtime.timing import Timer
 
+from .models import Embedder, load_embedder
 from .recognizer import FaceRecognizer, to_rgb_array
 from .results import FaceResult, VerifyResult
+from .specs import DEFAULTS, RECOGNIZER_OPTIONS, TASK
 from .video import is_video, process_video
 
-_RECOGNIZER_KEYS = ("detector", "landmarks", "upsample", "min_score")
-_CALL_KEYS = (
-    *_RECOGNIZER_KEYS,
-    *("gallery", "threshold", "embed", "include_embeddings", "progress"),
-    *("out", "detect_width", "reembed_every", "redetect_every", "max_frames"),
-)
+_RECOGNIZER_KEYS = tuple(o.name for o in RECOGNIZER_OPTIONS)
 
 
 class FaceRecognitionRunner(Runner):
-    """Calls :class:`FaceRecognizer` (and a :class:`Gallery` when ``gallery=`` is given) per input.
+    """Runs :class:`FaceRecognizer` (and a :class:`Gallery` when ``gallery=`` is given) per input.
 
-    Call options: ``detector`` (hog|cnn), ``landmarks`` (5|68), ``upsample``, ``min_score``,
-    ``gallery`` (a path or Gallery: adds identity + distance), ``threshold``, ``embed`` (compute
-    embeddings without a gallery; ``include_embeddings`` puts them in the JSON), and for videos
-    ``out``, ``detect_width``, ``reembed_every``, ``redetect_every``, ``max_frames``.
+    The embedder (the task's model) loads once with the runner; recognizers (one per detector,
+    landmarks, upsample and score setting) and galleries (one per path) are made on first use and
+    share it. Options: ``deepapps options face-recognition``.
     """
 
-    task = "face-recognition"
+    task = TASK
 
-    def __init__(self, model: Any = None, device: str = "cpu", **options: Any) -> None:
-        name = model.name if isinstance(model, ModelSpec) else (str(model) if model else "dlib-resnet-face")
-        super().__init__(name, device, **options)
-        self._model = model
+    def __init__(self, model: ModelRef | Embedder, device: str, precision: str) -> None:
+        self.embedder = load_embedder(model, device)
+        name = model.name if isinstance(model, ModelRef) else str(self.embedder.name)
+        super().__init__(name, device, precision)
         self._recognizers: dict[tuple, FaceRecognizer] = {}
         self._galleries: dict[str, Any] = {}
+        self._recognizer(*(DEFAULTS[k] for k in _RECOGNIZER_KEYS))  # detector + landmarks load now
 
-    def recognizer(self, **options: Any) -> FaceRecognizer:
-        merged = {**{k: v for k, v in self.options.items() if k in _RECOGNIZER_KEYS}, **options}
-        key = tuple(sorted((k, merged[k]) for k in _RECOGNIZER_KEYS if k in merged))
+    # shared parts -------------------------------------------------------------------------------
+    def recognizer_for(self, **call_options: Any) -> FaceRecognizer:
+        """The recognizer for these call options (checked against the declaration; the runner's
+        defaults fill the rest)."""
+        opts = self.check_call_options(call_options)
+        return self._recognizer(*(opts[k] for k in _RECOGNIZER_KEYS))
+
+    def _recognizer(self, detector: str, landmarks: int, upsample: int, min_score: float) -> FaceRecognizer:
+        key = (detector, landmarks, upsample, min_score)
         if key not in self._recognizers:
-            shared = next(iter(self._recognizers.values()), None)
-            rec = FaceRecognizer(self._model, device=self.device, **dict(key))
-            if shared is not None and shared._embedder is not None:
-                rec._embedder = shared._embedder  # one embedder per runner
-            self._recognizers[key] = rec
+            self._recognizers[key] = FaceRecognizer(
+                self.embedder, detector=detector, landmarks=landmarks, upsample=upsample,
+                min_score=min_score, device=self.device,
+            )  # fmt: skip
         return self._recognizers[key]
 
-    def gallery(self, path: Any, recognizer: FaceRecognizer):
-        from .gallery import Gallery
+    def gallery(self, path: str | Path | None, recognizer: FaceRecognizer | None = None):
+        """The existing gallery at ``path`` (None: no gallery); a missing file is an InputError."""
+        from .gallery import Gallery, gallery_path
 
-        if path is None or path is False:
+        if path is None:
             return None
-        if isinstance(path, Gallery):
-            return path
-        key = str(Path(str(path)).expanduser())
-        if not Path(key).exists():
-            raise InputError(
-                f"no face gallery at {key}; create one with `deepapps faces enroll NAME photo.jpg --gallery {key}`"
-            )
+        key = str(gallery_path(path))
         if key not in self._galleries:
-            self._galleries[key] = Gallery(key, recognizer=recognizer)
+            self._galleries[key] = Gallery(key, recognizer=recognizer or self.recognizer_for(), create=False)
         return self._galleries[key]
 
-    def _split(self, kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        unknown = sorted(set(kwargs) - set(_CALL_KEYS))
-        if unknown:
-            raise InputError(
-                f"face-recognition: unknown option(s) {', '.join(unknown)}; valid: {', '.join(_CALL_KEYS)}"
-            )
-        merged = {**self.options, **kwargs}
-        rec_opts = {k: merged.pop(k) for k in list(merged) if k in _RECOGNIZER_KEYS}
-        return rec_opts, merged
-
-    def run_one(self, item: Any, **kwargs: Any):
-        rec_opts, opts = self._split(kwargs)
-        rec = self.recognizer(**rec_opts)
-        gallery = self.gallery(opts.get("gallery"), rec)
+    # running ------------------------------------------------------------------------------------
+    def run_one(
+        self, item: Any, *, detector: str, landmarks: int, upsample: int, min_score: float,
+        gallery: Path | None, threshold: float | None, top_k: int, embed: bool, include_embeddings: bool,
+        out: Path | None, detect_width: int, redetect_every: int, reembed_every: int,
+        max_frames: int | None, progress: bool,
+    ) -> FaceResult | Any:  # fmt: skip
+        """One image or video; every option arrives checked, with the declared defaults filled in."""
+        started = time.perf_counter()
+        rec = self._recognizer(detector, landmarks, upsample, min_score)
+        faces_gallery = self.gallery(gallery, rec)
         if is_video(item):
             result = process_video(
-                item,
-                rec,
-                gallery=gallery,
-                out=opts.get("out"),
-                detect_width=int(opts.get("detect_width", 480)),
-                reembed_every=int(opts.get("reembed_every", 10)),
-                redetect_every=int(opts.get("redetect_every", 5)),
-                max_frames=opts.get("max_frames"),
-                threshold=opts.get("threshold"),
-                progress=bool(opts.get("progress", True)),
-            )
-            result.task, result.model = self.task, self.model_name
-            return result
-        t0 = time.perf_counter()
-        pil = load_image(item)
-        rgb = to_rgb_array(pil)
-        t1 = time.perf_counter()
-        faces = rec.detect(rgb)
-        t2 = time.perf_counter()
-        want_embed = gallery is not None or bool(opts.get("embed")) or bool(opts.get("include_embeddings"))
-        threshold = opts.get("threshold")
-        if faces and want_embed:
-            rec.embed(rgb, faces)
-        t3 = time.perf_counter()
-        if faces and gallery is not None:
-            gallery.identify(faces, threshold=threshold)
-        t4 = time.perf_counter()
-        return FaceResult(
-            task=self.task,
-            model=self.model_name,
+                item, rec, gallery=faces_gallery, out=out, detect_width=detect_width,
+                reembed_every=reembed_every, redetect_every=redetect_every, max_frames=max_frames,
+                threshold=threshold, progress=progress,
+            )  # fmt: skip
+            return self.finish(result, item, {}, started=started)
+        want_embed = faces_gallery is not None or embed or include_embeddings
+        result, stages = self._image(item, rec, faces_gallery, threshold, top_k, want_embed)
+        result.include_embeddings = include_embeddings
+        return self.finish(result, item, stages, started=started)
+
+    def _image(
+        self,
+        item: Any,
+        rec: FaceRecognizer,
+        gallery: Any,
+        threshold: float | None,
+        top_k: int,
+        want_embed: bool,
+    ) -> tuple[FaceResult, dict[str, float]]:
+        timer = Timer()
+        with timer.stage("preprocess"):
+            pil = load_image(item)
+            rgb = to_rgb_array(pil)
+        with timer.stage("detect"):
+            faces = rec.detect(rgb)
+        with timer.stage("embed"):
+            if faces and want_embed:
+                rec.embed(rgb, faces)
+        with timer.stage("search"):
+            if faces and gallery is not None:
+                gallery.identify(faces, threshold=threshold, top_k=top_k)
+        result = FaceResult(
             faces=faces,
             image_size=(pil.width, pil.height),
             detector=rec.detector_name,
-            threshold=(rec.threshold if threshold is None else float(threshold)) if want_embed else None,
+            threshold=(rec.threshold if threshold is None else threshold) if want_embed else None,
             gallery=str(gallery.path) if gallery is not None else None,
             message="" if faces else "no face found",
-            include_embeddings=bool(opts.get("include_embeddings")),
             image=pil,
-            timings={
-                "preprocess": (t1 - t0) * 1e3,
-                "detect": (t2 - t1) * 1e3,
-                "embed": (t3 - t2) * 1e3,
-                "search": (t4 - t3) * 1e3,
-            },
         )
+        return result, timer.ms
 
-    def verify(self, a: Any, b: Any, threshold: float | None = None, **rec_opts: Any) -> VerifyResult:
-        """1:1 verification of two images as a Result (``same`` at the embedder's threshold)."""
-        rec = self.recognizer(**rec_opts)
-        t0 = time.perf_counter()
-        pa, pb = load_image(a), load_image(b)
-        v = rec.verify(pa, pb, threshold=threshold)
-        return VerifyResult(
-            task=self.task,
-            model=self.model_name,
-            distance=v.distance,
-            same=v.same,
-            threshold=v.threshold,
-            metric=v.metric,
-            face_a=v.face_a,
-            face_b=v.face_b,
-            reason=v.reason,
-            image_a=pa,
-            image_b=pb,
-            timings={"total": (time.perf_counter() - t0) * 1e3},
-        )
+    def verify(self, a: Any, b: Any, **call_options: Any) -> VerifyResult:
+        """1:1 verification of the largest faces of two images as a Result (``same`` under the
+        threshold). ``call_options`` are the task's declared options (checked: a typo raises)."""
+        started = time.perf_counter()
+        opts = self.check_call_options(call_options)
+        rec = self._recognizer(*(opts[k] for k in _RECOGNIZER_KEYS))
+        timer = Timer()
+        with timer.stage("preprocess"):
+            pa, pb = load_image(a), load_image(b)
+        with timer.stage("verify"):
+            v = rec.verify(pa, pb, threshold=opts["threshold"])
+        result = VerifyResult(
+            source=f"{describe_input(a)} vs {describe_input(b)}",
+            distance=v.distance, same=v.same, threshold=v.threshold, metric=v.metric,
+            face_a=v.face_a, face_b=v.face_b, reason=v.reason, image_a=pa, image_b=pb,
+        )  # fmt: skip
+        return self.finish(result, (a, b), timer.ms, started=started)
 
 
-def make_runner(model: Any = None, device: str = "cpu", **options: Any) -> FaceRecognitionRunner:
-    """TaskSpec runner factory for ``face-recognition`` (dlib runs on the CPU)."""
-    bad = sorted(set(options) - set(_CALL_KEYS))
-    if bad:
-        raise InputError(
-            f"face-recognition: unknown option(s) {', '.join(bad)}; valid: {', '.join(_CALL_KEYS)}"
-        )
-    return FaceRecognitionRunner(model, device, **options)
+def make_runner(model: ModelRef, device: str, precision: str) -> FaceRecognitionRunner:
+    """TaskSpec runner factory of ``face-recognition`` (dlib runs on the CPU whatever ``device`` says;
+    the task declares no load-time options)."""
+    return FaceRecognitionRunner(model, device, precision)

