@@ -101,6 +101,8 @@ def load(
 
     spec = registry.task(task)
     checked = check_options(spec.options, options, f"task {spec.name!r}", fill_defaults=False)
+    if spec.check_run_options is not None:
+        resolve(spec.check_run_options)(check_options(spec.options, checked, f"task {spec.name!r}"))
     load_opts, call_opts = split_by_when(spec.options, checked)
     for opt in spec.options:
         if opt.when == "load":

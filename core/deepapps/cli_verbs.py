@@ -107,6 +107,10 @@ def run(ctx: click.Context, task: str | None, tokens: tuple[str, ...], model: st
     spec, options = _task_and_options(ctx, task, "run", show_help)
     inputs, values = parse_cli(list(tokens) + list(ctx.args), options, f"deepapps run {spec.name}")
     inputs = check_inputs(spec, inputs)
+    if spec.check_run_options is not None:
+        from .specs import resolve
+
+        resolve(spec.check_run_options)(check_options(options, values, f"deepapps run {spec.name}"))
     ref = resolve_model(spec, model)
     resolved_device, resolved_precision = _device_and_precision(spec, device, precision)
     runner = deepapps.load(spec.name, ref, resolved_device, resolved_precision, **values)

@@ -22,7 +22,11 @@ def check_inputs(task: TaskSpec, inputs: list[str]) -> list[str]:
         raise InputError(
             f"no input given; usage: deepapps run {task.name} INPUT... ({task.inputs or 'see --help'})"
         )
-    kind = task.input_kind
+    return expand(inputs, task.input_kind, task.check_input)
+
+
+def expand(inputs: list[str], kind: str, check_input=None) -> list[str]:
+    """Check ``inputs`` for an input kind (see :data:`deepapps.specs.INPUT_KINDS`); folders of media expand."""
     out: list[str] = []
     for text in inputs:
         if kind == "text":
@@ -33,8 +37,8 @@ def check_inputs(task: TaskSpec, inputs: list[str]) -> list[str]:
             out.extend(_media(text, videos=kind == "media"))
         elif kind == "file":
             out.append(str(_existing_file(text)))
-        elif kind == "custom" and task.check_input is not None:
-            resolve(task.check_input)(text)
+        elif kind == "custom" and check_input is not None:
+            resolve(check_input)(text)
             out.append(text)
         else:
             out.append(text)

@@ -177,6 +177,10 @@ class Option:
         }
 
 
+def _show(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
 def _fmt(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
 
@@ -283,7 +287,7 @@ def options_table(options: Sequence[Option]) -> str:
             flag = f"`{o.name}` (Python only)"
         else:
             flag = f"`{o.flag}`"
-        default = "—" if o.default is None else f"`{o.default}`"
+        default = "—" if o.default is None else f"`{_show(o.default)}`"
         desc = o.help.replace("|", "\\|")
         kind = o.describe_type().replace("|", " \\| ")
         rows.append(f"| {flag} | {kind} | {default} | {o.when} | {desc} |")
@@ -296,7 +300,7 @@ def help_text(options: Sequence[Option]) -> str:
     for o in options:
         if not o.cli:
             continue
-        default = "" if o.default is None else f" [default: {o.default}]"
+        default = "" if o.default is None else f" [default: {_show(o.default)}]"
         head = f"  {o.flag} {o.describe_type().upper() if o.type != 'bool' else ''}".rstrip()
         lines.append(f"{head}\n      {o.help}{default}{' (load time)' if o.when == LOAD else ''}")
     return "\n".join(lines) if lines else "  (this task declares no options)"

@@ -68,7 +68,10 @@ class TaskSpec:
     files or folders of them), ``media`` (images or videos), ``text`` (non-empty text), ``file``
     (an existing file), ``any`` (no check), or ``custom`` with ``check_input`` (a cheap callable
     ``check_input(text) -> None`` raising InputError). ``distributed`` says ``train`` supports
-    torchrun data-parallel training (``deepapps train --nproc N``). ``precisions`` lists the
+    torchrun data-parallel training (``deepapps train --nproc N``). ``check_run_options`` is an
+    optional cheap callable ``f(options) -> None`` that checks relations between checked run options
+    (a gallery file that must exist, two options that exclude each other) before any model loads,
+    raising InputError. ``precisions`` lists the
     precisions the task supports; ``auto`` picks the first one the device runs well.
     """
 
@@ -91,6 +94,7 @@ class TaskSpec:
     bench_options: tuple[Option, ...] = ()
     input_kind: str = "any"
     check_input: LazyCallable | None = None
+    check_run_options: LazyCallable | None = None
     distributed: bool = False
     precisions: tuple[str, ...] = ("fp32",)
     plugin: str = ""  # filled in by the registry
