@@ -194,3 +194,18 @@ def test_options_listing_shows_the_declaration(cli):
         3,
     )
     assert [o["name"] for o in data["bench"]] == ["identities", "queries", "video_frames", "progress"]
+
+
+def test_run_with_a_missing_gallery_fails_before_the_model_loads(tmp_path, monkeypatch):
+    import deepapps
+    from deepapps.cli import cli as deepapps_cli
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(deepapps, "load", no_load)
+    image = tmp_path / "x.jpg"
+    image.write_bytes(b"not checked before the gallery")
+    out = CliRunner().invoke(deepapps_cli, ["run", "face-recognition", str(image), "--gallery", str(tmp_path / "typo.db")])
+    assert out.exit_code == 2 and "no face gallery at" in out.output and "typo.db" in out.output
+    assert not (tmp_path / "typo.db").exists()

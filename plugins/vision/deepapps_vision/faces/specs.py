@@ -178,6 +178,7 @@ def tasks() -> list[TaskSpec]:
             eval_options=EVAL_OPTIONS,
             bench_options=BENCH_OPTIONS,
             input_kind="media",
+            check_run_options=f"{PKG}.checks:check_run",
         )
     ]
 
