@@ -196,14 +196,9 @@ def _add_plugin_commands() -> None:
     if _commands_added:
         return
     _commands_added = True
-    from .plugins import load_plugins, mark_failed, pm
+    from .plugins import add_commands
 
-    load_plugins()
-    for impl in pm.hook.register_commands.get_hookimpls():
-        try:
-            impl.function(cli)
-        except Exception as exc:
-            mark_failed(impl.plugin_name, exc, during="register_commands")
+    add_commands(cli)  # each plugin's commands guarded; one that raises or replaces a verb is rolled back
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,13 +1,19 @@
-"""The registry: what every loaded plugin registered, with duplicate names refused."""
+"""The registry: what every loaded plugin registered; a plugin that clashes or misbehaves is dropped whole."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import DuplicateNameError, PluginError, UnknownNameError
 from .specs import DatasetSpec, ModelSpec, TaskSpec, UIPageSpec
+
+SPEC_TYPES: dict[str, type] = {
+    "register_tasks": TaskSpec,
+    "register_models": ModelSpec,
+    "register_datasets": DatasetSpec,
+    "register_ui_pages": UIPageSpec,
+}
 
 
 @dataclass
@@ -18,105 +24,102 @@ class _Tables:
     model_aliases: dict[str, str] = field(default_factory=dict)
     datasets: dict[str, DatasetSpec] = field(default_factory=dict)
     ui_pages: dict[str, UIPageSpec] = field(default_factory=dict)
+    owners: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, name) -> plugin
 
 
 class Registry:
-    """Built on first use from the plugin hooks; rebuilt when plugins change."""
+    """Built on first use from the plugin hooks; rebuilt when plugins change.
+
+    Each plugin is handled in isolation: its hooks run, then what it registered is type-checked
+    and its names claimed, all or nothing. A plugin that raises, passes the wrong type or claims
+    a taken name is marked failed (with the reason) and contributes nothing; the others stay usable.
+    """
 
     def __init__(self) -> None:
         self._tables: _Tables | None = None
-        self._lock = threading.RLock()
+        self._building = False
 
     def invalidate(self) -> None:
-        with self._lock:
+        from .plugins import LOCK
+
+        with LOCK:
             self._tables = None
 
     @property
     def tables(self) -> _Tables:
-        with self._lock:
+        from .plugins import LOCK
+
+        with LOCK:
             if self._tables is None:
                 self._tables = self._build()
             return self._tables
 
     def _build(self) -> _Tables:
-        from .plugins import load_plugins, mark_failed, pm
+        from .plugins import load_plugins, ordered_plugin_names
 
         load_plugins()
-        t = _Tables()
-        adders = {
-            "register_tasks": self._add_task,
-            "register_models": self._add_model,
-            "register_datasets": self._add_dataset,
-            "register_ui_pages": self._add_page,
-        }
-        # collect per plugin first, so a plugin whose hook raises contributes nothing
-        collected: dict[str, list[tuple[str, Any]]] = {}
-        for hook_name in adders:
-            for impl in getattr(pm.hook, hook_name).get_hookimpls():
-                bucket = collected.setdefault(impl.plugin_name, [])
-                if bucket is None:
-                    continue
-                try:
-                    impl.function(
-                        *[
-                            (lambda spec, _h=hook_name, _b=bucket: _b.append((_h, spec)))
-                            for _ in impl.argnames
-                        ]
-                    )
-                except Exception as exc:
-                    mark_failed(impl.plugin_name, exc, during=hook_name)
-                    collected[impl.plugin_name] = None  # type: ignore[assignment]
-        for plugin_name in sorted(collected):
-            for hook_name, spec in collected[plugin_name] or []:
-                adders[hook_name](t, spec, plugin_name)
-        return t
+        if self._building:
+            raise PluginError("a registration hook read the registry; hooks may only call register(...)")
+        self._building = True
+        try:
+            batches = self._collect()
+            t = _Tables()
+            for plugin_name in ordered_plugin_names(set(batches)):
+                self._claim_batch(t, plugin_name, batches[plugin_name])
+            return t
+        finally:
+            self._building = False
 
     @staticmethod
-    def _claim(table: dict[str, Any], kind: str, name: str, spec: Any, plugin: str) -> None:
-        if name in table:
-            other = table[name].plugin
-            raise DuplicateNameError(
-                f"{kind} name {name!r} is registered by both plugin {other!r} and plugin {plugin!r}; "
-                f"rename one of them or disable a plugin with DEEPAPPS_LOAD_PLUGINS"
-            )
-        spec.plugin = plugin
-        table[name] = spec
+    def _collect() -> dict[str, list[Any]]:
+        """Run every registration hook, each plugin guarded; a plugin that fails is dropped whole."""
+        from .plugins import fail_plugin, pm
 
-    def _add_task(self, t: _Tables, spec: TaskSpec, plugin: str) -> None:
-        if not isinstance(spec, TaskSpec):
-            raise PluginError(
-                f"plugin {plugin!r} passed {type(spec).__name__} to register_tasks; expected TaskSpec"
-            )
-        self._claim(t.tasks, "task", spec.name, spec, plugin)
-        for alias in spec.aliases:
-            if alias in t.task_aliases or alias in t.tasks:
-                raise DuplicateNameError(f"task alias {alias!r} from plugin {plugin!r} is already taken")
-            t.task_aliases[alias] = spec.name
+        collected: dict[str, list[Any]] = {}
+        failed: set[str] = set()
+        for hook_name, expected in SPEC_TYPES.items():
+            for impl in getattr(pm.hook, hook_name).get_hookimpls():
+                if impl.plugin_name in failed:
+                    continue
+                try:
+                    specs = _run_hook(impl, hook_name)
+                    for spec in specs:
+                        if not isinstance(spec, expected):
+                            raise PluginError(
+                                f"passed {type(spec).__name__} to {hook_name}; expected {expected.__name__}"
+                            )
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:  # SystemExit too: the host keeps running
+                    failed.add(impl.plugin_name)
+                    collected.pop(impl.plugin_name, None)
+                    fail_plugin(impl.plugin_name, exc, hook_name)
+                    continue
+                collected.setdefault(impl.plugin_name, []).extend(specs)
+        return collected
 
-    def _add_model(self, t: _Tables, spec: ModelSpec, plugin: str) -> None:
-        if not isinstance(spec, ModelSpec):
-            raise PluginError(
-                f"plugin {plugin!r} passed {type(spec).__name__} to register_models; expected ModelSpec"
-            )
-        self._claim(t.models, "model", spec.name, spec, plugin)
-        for alias in spec.aliases:
-            if alias in t.model_aliases or alias in t.models:
-                raise DuplicateNameError(f"model alias {alias!r} from plugin {plugin!r} is already taken")
-            t.model_aliases[alias] = spec.name
+    def _claim_batch(self, t: _Tables, plugin: str, specs: list[Any]) -> None:
+        """Claim every name of one plugin, or none: a clash fails the plugin, naming both sides."""
+        from .plugins import fail_plugin
 
-    def _add_dataset(self, t: _Tables, spec: DatasetSpec, plugin: str) -> None:
-        if not isinstance(spec, DatasetSpec):
-            raise PluginError(
-                f"plugin {plugin!r} passed {type(spec).__name__} to register_datasets; expected DatasetSpec"
-            )
-        self._claim(t.datasets, "dataset", spec.name, spec, plugin)
-
-    def _add_page(self, t: _Tables, spec: UIPageSpec, plugin: str) -> None:
-        if not isinstance(spec, UIPageSpec):
-            raise PluginError(
-                f"plugin {plugin!r} passed {type(spec).__name__} to register_ui_pages; expected UIPageSpec"
-            )
-        self._claim(t.ui_pages, "UI page for task", spec.task, spec, plugin)
+        try:
+            claims = [(spec, kind, name) for spec in specs for kind, name in _names(spec)]
+            seen: set[tuple[str, str]] = set()
+            for _spec, kind, name in claims:
+                owner = t.owners.get((kind, name)) or (plugin if (kind, name) in seen else None)
+                if owner is not None:
+                    raise _clash(kind, name, owner, plugin)
+                seen.add((kind, name))
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            fail_plugin(plugin, exc, "claiming names")
+            return
+        for spec in specs:
+            spec.plugin = plugin
+            _add(t, spec)
+        for _spec, kind, name in claims:
+            t.owners[(kind, name)] = plugin
 
     # lookups -----------------------------------------------------------------
     def tasks(self) -> list[TaskSpec]:
@@ -167,6 +170,57 @@ class Registry:
 
     def ui_page(self, task: str) -> UIPageSpec | None:
         return self.tables.ui_pages.get(task)
+
+
+def _run_hook(impl: Any, hook_name: str) -> list[Any]:
+    """Call one hook implementation with a ``register`` callback that works only while it runs."""
+    specs: list[Any] = []
+    open_ = [True]
+
+    def register(spec: Any) -> None:
+        if not open_[0]:
+            raise PluginError(f"register() was called after {hook_name} returned; register inside the hook")
+        specs.append(spec)
+
+    try:
+        impl.function(*[register for _ in impl.argnames])
+    finally:
+        open_[0] = False
+    return specs
+
+
+def _names(spec: Any) -> list[tuple[str, str]]:
+    """The (namespace, name) pairs a spec claims; a name and an alias share one namespace."""
+    if isinstance(spec, TaskSpec):
+        return [("task", spec.name), *(("task", a) for a in spec.aliases)]
+    if isinstance(spec, ModelSpec):
+        return [("model", spec.name), *(("model", a) for a in spec.aliases)]
+    if isinstance(spec, DatasetSpec):
+        return [("dataset", spec.name)]
+    return [("UI page for task", spec.task)]
+
+
+def _add(t: _Tables, spec: Any) -> None:
+    if isinstance(spec, TaskSpec):
+        t.tasks[spec.name] = spec
+        t.task_aliases.update({alias: spec.name for alias in spec.aliases})
+    elif isinstance(spec, ModelSpec):
+        t.models[spec.name] = spec
+        t.model_aliases.update({alias: spec.name for alias in spec.aliases})
+    elif isinstance(spec, DatasetSpec):
+        t.datasets[spec.name] = spec
+    else:
+        t.ui_pages[spec.task] = spec
+
+
+def _clash(kind: str, name: str, owner: str, plugin: str) -> DuplicateNameError:
+    if owner == plugin:
+        return DuplicateNameError(f"plugin {plugin!r} registers {kind} name {name!r} twice")
+    return DuplicateNameError(
+        f"{kind} name {name!r} is registered by both plugin {owner!r} and plugin {plugin!r}; "
+        f"{owner!r} keeps it and {plugin!r} is disabled. Rename one of them or disable a plugin "
+        "with DEEPAPPS_LOAD_PLUGINS"
+    )
 
 
 registry = Registry()

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from deepapps import InputError, ModelNotAvailableError, ModelSpec
+from deepapps.runtime.offline import apply_offline_policy
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+apply_offline_policy()  # before transformers is imported: a hub id fails at once, not after ~46 s
 
 # ChatML, the format SmolLM2, Qwen and many others use. Used only when a tokenizer has none.
 DEFAULT_CHAT_TEMPLATE = (
@@ -102,7 +103,7 @@ def resolve_model_path(model: ModelSpec | str | os.PathLike) -> tuple[str, str]:
             raise InputError(f"model {text!r} is a file; pass the folder holding config.json and the weights")
         return path.name, str(path)
     if text.count("/") == 1 and not text.startswith((".", "/")):
-        return text, text  # a hub id: works when online (HF_HUB_OFFLINE=0)
+        return text, text  # a hub id: works when online (DEEPAPPS_ONLINE=1)
     raise ModelNotAvailableError(f"model {text!r}: no such folder, and it does not look like a hub id")
 
 
@@ -135,12 +136,9 @@ def load_model(
             "pass a chat/instruct model"
         ) from exc
     except OSError as exc:
-        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
-        hint = (
-            " (HF_HUB_OFFLINE=1 is set: hub ids work only with HF_HUB_OFFLINE=0 and a network)"
-            if offline
-            else ""
-        )
+        from deepapps.runtime.offline import offline_hint
+
+        hint = f" ({offline_hint()})" if os.environ.get("HF_HUB_OFFLINE") == "1" else ""
         raise ModelNotAvailableError(
             f"cannot load model {location!r}: {str(exc).splitlines()[0]}{hint}"
         ) from exc

