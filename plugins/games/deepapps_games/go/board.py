@@ -19,11 +19,30 @@ numbering; the pass is ``N * N``. Colours: ``BLACK = 1``, ``WHITE = -1``, ``EMPT
 
 from __future__ import annotations
 
+import math
 from functools import cache
+
+from deepapps.errors import InputError
 
 BLACK, WHITE, EMPTY = 1, -1, 0
 GTP_COLUMNS = "ABCDEFGHJKLMNOPQRSTUVWXYZ"
 MIN_SIZE, MAX_SIZE = 2, 25
+MAX_KOMI = float(MAX_SIZE * MAX_SIZE)  # no game, even on the largest board, is won by more points
+
+
+def check_komi(value: object, where: str = "komi") -> float:
+    """``value`` as a komi: a finite number no larger in size than :data:`MAX_KOMI` (else InputError).
+
+    A NaN komi would make every score comparison false (no winner at all); an infinite or huge one
+    decides every game before it starts.
+    """
+    try:
+        komi = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InputError(f"{where} must be a number like 7.5, got {value!r}") from exc
+    if not math.isfinite(komi) or abs(komi) > MAX_KOMI:
+        raise InputError(f"{where} must be a finite number from -{MAX_KOMI:g} to {MAX_KOMI:g}, got {value!r}")
+    return komi
 
 
 class IllegalMoveError(ValueError):
@@ -69,7 +88,7 @@ class Board:
         self.passes = 0
         self.moves = 0
         self.history: tuple[tuple[int, ...], ...] = ()
-        self.komi = float(komi)
+        self.komi = check_komi(komi)
         self.max_moves = max_moves if max_moves is not None else 3 * n * n
         self.nb = neighbours(n)
 
@@ -357,7 +376,7 @@ def gtp_to_move(text: str, n: int) -> int:
     t = text.strip().upper()
     if t == "PASS":
         return n * n
-    if len(t) < 2 or t[0] not in GTP_COLUMNS[:n] or not t[1:].isdigit():
+    if len(t) < 2 or t[0] not in GTP_COLUMNS[:n] or not (t[1:].isascii() and t[1:].isdigit()):
         raise ValueError(f"invalid vertex {text!r} for a {n}x{n} board (expected e.g. C3 or pass)")
     col = GTP_COLUMNS.index(t[0])
     row_from_bottom = int(t[1:])

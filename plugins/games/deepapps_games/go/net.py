@@ -234,12 +234,16 @@ class Evaluator:
         return masked_priors(logits, masks), values
 
 
+def net_payload(net: GoNet, metadata: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(tensors, metadata)`` of a network checkpoint, the config in the metadata (what :func:`load_net` reads)."""
+    return net.state_dict(), {"kind": "go-policy-value", "config": net.config.to_dict(), **(metadata or {})}
+
+
 def save_net(path: str | Path, net: GoNet, metadata: dict[str, Any] | None = None) -> Path:
     """Safetensors checkpoint with the network config in its metadata (via deepapps.runtime)."""
     from deepapps.runtime import save_checkpoint
 
-    meta = {"kind": "go-policy-value", "config": net.config.to_dict(), **(metadata or {})}
-    return save_checkpoint(path, net.state_dict(), meta)
+    return save_checkpoint(path, *net_payload(net, metadata))
 
 
 def load_net(path: str | Path, device: str = "cpu") -> tuple[GoNet, dict[str, Any]]:

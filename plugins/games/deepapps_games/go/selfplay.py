@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .board import BLACK, Board
-from .mcts import MCTS, SearchResult
+from .mcts import MCTS, SearchResult, check_visits
 from .net import features
 
 
@@ -208,7 +208,7 @@ class MCTSPlayer:
         name: str = "mcts",
     ) -> None:
         self.evaluator = evaluator
-        self.visits = visits
+        self.visits = check_visits(visits)
         self.temperature_moves = temperature_moves
         self.rng = np.random.default_rng(seed)
         self.mcts = MCTS(evaluator, c_puct=c_puct, batch=batch, rng=self.rng)
@@ -219,11 +219,13 @@ class MCTSPlayer:
         self.mcts.root = None
 
     def analyse(self, board: Board, visits: int | None = None) -> SearchResult:
+        """Search ``board`` with ``visits`` (default: the player's; at most ``mcts.MAX_VISITS``)."""
+        visits = self.visits if visits is None else check_visits(visits)
         root = self.mcts.root
         reuse = root is not None and root.board.stones == board.stones and root.board.to_play == board.to_play
         if reuse and root.board.ko != board.ko:
             reuse = False
-        self.last = self.mcts.search(board, visits or self.visits, noise=False, reuse=reuse)
+        self.last = self.mcts.search(board, visits, noise=False, reuse=reuse)
         return self.last
 
     def genmove(self, board: Board) -> int:

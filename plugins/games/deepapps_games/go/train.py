@@ -1,14 +1,28 @@
 """AlphaZero-style training: self-play worker processes, a replay buffer, gating, evaluation.
 
-Layout of ``out_dir``: ``best.safetensors`` (the net the workers play with), ``candidate.safetensors``
-(the net being trained, with the run state in its metadata), ``optimizer.safetensors``,
-``replay.safetensors`` (the buffer), ``metrics.jsonl``, ``metrics.png`` and ``elo.png``. Running the
-same command again with ``--resume`` continues where it stopped.
+Layout of ``out_dir``: ``best.safetensors`` (the best network so far; the self-play workers reload
+it whenever it changes), ``model.safetensors`` (the result: the best network at the end),
+``checkpoint/`` (the run state saved as one unit: ``candidate``, ``best``, ``optimizer`` and
+``replay`` ``.safetensors`` plus ``state.json``, see :mod:`.train_state`), ``metrics.jsonl``,
+``metrics.png`` and ``elo.png``. Running the same command again with ``--resume`` continues where
+it stopped; the metrics file is appended to.
+
+Devices: the network update (the gradient steps on replay minibatches) runs on ``device``;
+self-play workers, gating and evaluation matches run on CPU processes/threads, where the small
+batched searches of this engine are fastest.
+
+Data parallel (``deepapps train go --nproc N``, torchrun): rank 0 alone plays (its worker
+processes), gates, evaluates and writes every file. Each round it broadcasts the new self-play
+positions and the number of gradient steps to take, so every rank holds the same replay buffer.
+All ranks draw the same global minibatch indices (same seed) and each trains on its own shard of
+them (``batch_size`` positions per rank, so one step sees ``N * batch_size``); DDP all-reduces the
+gradients (gloo on CPU, nccl on CUDA), which keeps the weights identical on every rank. While
+rank 0 gates, the other ranks wait at the next broadcast (the process group's timeout must exceed
+one gating match).
 """
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 import os
 import queue
@@ -25,7 +39,8 @@ from .selfplay import Samples, SelfPlayConfig
 
 @dataclass
 class TrainConfig:
-    """Everything a run needs; every field is a ``deepapps train go --name value`` option."""
+    """Everything a run needs: the ``deepapps train go`` options (see :mod:`.train_options`) and
+    ``init``, the network file to start from (``--model``)."""
 
     size: int = 7
     komi: float = 7.5
@@ -55,7 +70,14 @@ class TrainConfig:
     eval_visits: int = 32
     seed: int = 0
     threads: int = 1
-    init: str = ""  # start from this network (e.g. one pretrained on GNU Go games) instead of random
+    init: str = ""  # a .safetensors network to start from (``deepapps train go --model``)
+
+    def validate(self) -> TrainConfig:
+        """Raise InputError naming the first option of the wrong type or out of its range."""
+        from .train_options import check_train_options
+
+        check_train_options({**asdict(self), "resume": False})
+        return self
 
     def selfplay(self) -> SelfPlayConfig:
         return SelfPlayConfig(
@@ -81,34 +103,29 @@ class RunState:
 
 
 # ---------------------------------------------------------------------------------------------
-# worker process
+# self-play worker processes (rank 0 only)
 
 
 def _worker(wid: int, cfg: dict, best_path: str, out_q, stop, seed: int) -> None:
-    import torch
+    from deepapps.runtime import set_threads
 
-    torch.set_num_threads(1)
+    set_threads(1)
     os.environ.setdefault("DEEPAPPS_NO_PROGRESS", "1")
     from .net import Evaluator, load_net
     from .selfplay import selfplay
 
-    tcfg = TrainConfig(**cfg)
-    spc = tcfg.selfplay()
+    spc = TrainConfig(**cfg).selfplay()
+    games_per_chunk = cfg["games_per_chunk"]
     mtime = None
-    ev = None
     chunk = 0
     while not stop.is_set():
         m = os.path.getmtime(best_path)
         if m != mtime:
             net, meta = load_net(best_path)
-            ev = Evaluator(net)
-            mtime = m
-            gen = meta.get("generation", 0)
+            ev, gen, mtime = Evaluator(net), meta.get("generation", 0), m
         t0 = time.perf_counter()
-        samples, stats = selfplay(ev, spc, tcfg.games_per_chunk, seed=seed * 100_003 + chunk)
-        stats["seconds"] = time.perf_counter() - t0
-        stats["generation"] = gen
-        stats["worker"] = wid
+        samples, stats = selfplay(ev, spc, games_per_chunk, seed=seed * 100_003 + chunk)
+        stats.update(seconds=time.perf_counter() - t0, generation=gen, worker=wid)
         chunk += 1
         while not stop.is_set():
             try:
@@ -118,8 +135,49 @@ def _worker(wid: int, cfg: dict, best_path: str, out_q, stop, seed: int) -> None
                 continue
 
 
+class SelfPlayPool:
+    """``cfg.workers`` spawned processes playing with ``best.safetensors``; :meth:`poll` returns a chunk."""
+
+    def __init__(self, cfg: TrainConfig, best_path: Path, first_seed: int) -> None:
+        ctx = mp.get_context("spawn")
+        self.queue = ctx.Queue(maxsize=4 * max(1, cfg.workers))
+        self.stop = ctx.Event()
+        self.procs = [
+            ctx.Process(
+                target=_worker,
+                args=(i, asdict(cfg), str(best_path), self.queue, self.stop, first_seed + i),
+                daemon=True,
+            )
+            for i in range(cfg.workers)
+        ]
+        for p in self.procs:
+            p.start()
+
+    def poll(self, timeout: float = 0.05) -> tuple[Samples, dict[str, Any]] | None:
+        try:
+            return self.queue.get(timeout=timeout)
+        except queue.Empty:
+            pass
+        if not any(p.is_alive() for p in self.procs) and self.queue.empty():
+            codes = [p.exitcode for p in self.procs]
+            raise RuntimeError(f"all self-play workers exited (exit codes {codes}); see their errors above")
+        return None
+
+    def close(self) -> None:
+        """Stop the workers: a game in progress is not worth waiting for (its chunk would be dropped)."""
+        self.stop.set()
+        for p in self.procs:
+            p.join(timeout=0.5)
+        for p in self.procs:
+            if p.is_alive():
+                p.terminate()
+                p.join(timeout=5)
+        self.queue.cancel_join_thread()
+        self.queue.close()
+
+
 # ---------------------------------------------------------------------------------------------
-# trainer
+# replay buffer and the network update
 
 
 def symmetry(x: np.ndarray, pi: np.ndarray, own: np.ndarray, k: int) -> tuple:
@@ -169,79 +227,121 @@ class Replay:
         return Samples(f.x[idx], f.pi[idx], f.z[idx], f.own[idx])
 
 
-def train_step(net, opt, s: Samples, rng: np.random.Generator, ownership_weight: float) -> dict[str, float]:
+def train_step(
+    net,
+    opt,
+    s: Samples,
+    rng: np.random.Generator | None,
+    ownership_weight: float,
+    device: str = "cpu",
+    precision: str = "fp32",
+    scaler=None,
+    k: int | None = None,
+) -> dict[str, float]:
+    """One gradient step on ``s`` under a random dihedral symmetry (``k``, else drawn from ``rng``)."""
     import torch
     import torch.nn.functional as F
 
-    k = int(rng.integers(0, 8))
+    from deepapps.runtime import autocast
+
+    k = int(rng.integers(0, 8)) if k is None else k
     x, pi, own = symmetry(s.x, s.pi, s.own, k)
-    x_t = torch.from_numpy(x.astype(np.float32))
-    pi_t = torch.from_numpy(pi)
-    z_t = torch.from_numpy(s.z)
+    x_t = torch.from_numpy(x.astype(np.float32)).to(device)
+    pi_t = torch.from_numpy(pi).to(device)
+    z_t = torch.from_numpy(s.z).to(device)
     net.train()
-    logits, v, o = net(x_t)
+    with autocast(device, precision):
+        logits, v, o = net(x_t)
+    logits, v = logits.float(), v.float()
     policy_loss = -(pi_t * F.log_softmax(logits, 1)).sum(1).mean()
     value_loss = F.mse_loss(v, z_t)
     loss = policy_loss + value_loss
     out = {"policy_loss": float(policy_loss.detach()), "value_loss": float(value_loss.detach())}
-    if o is not None and ownership_weight > 0:
-        own_loss = F.mse_loss(o, torch.from_numpy(own.astype(np.float32)))
+    if o is not None:  # weight 0 still adds the term, so DDP sees every parameter used
+        own_loss = F.mse_loss(o.float(), torch.from_numpy(own.astype(np.float32)).to(device))
         loss = loss + ownership_weight * own_loss
-        out["ownership_loss"] = float(own_loss.detach())
+        if ownership_weight > 0:
+            out["ownership_loss"] = float(own_loss.detach())
     opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+    else:
+        loss.backward()
+        opt.step()
     net.eval()
     return out
 
 
-def _save_state(out: Path, net, best_net, opt, replay: Replay, state: RunState, cfg: TrainConfig) -> None:
-    import torch
+class Learner:
+    """The network being trained, its optimiser and, under torchrun, its DDP wrapper.
 
-    from deepapps.runtime import save_checkpoint
+    ``net`` is the plain module (save it, copy it, gate with it); gradient steps go through
+    ``model`` (DDP when in a process group). :meth:`step` gives every rank its own shard of one
+    global minibatch drawn from ``rng``, which must be seeded alike on every rank.
+    """
 
-    from .net import save_net
+    def __init__(self, net, cfg: TrainConfig, device: str = "cpu", precision: str = "fp32") -> None:
+        import torch
+        import torch.distributed as dist
 
-    meta = {"train_config": asdict(cfg), "state": asdict(state), "generation": state.generation}
-    save_net(out / "candidate.safetensors", net, meta)
-    if best_net is not None:
-        save_net(
-            out / "best.safetensors", best_net, {"generation": state.generation, "train_config": asdict(cfg)}
-        )
-    tensors = {}
-    sd = opt.state_dict()
-    for pid, st in sd["state"].items():
-        for name, val in st.items():
-            if torch.is_tensor(val):
-                tensors[f"{pid}.{name}"] = val
-            else:
-                tensors[f"{pid}.{name}"] = torch.tensor(float(val))
-    save_checkpoint(out / "optimizer.safetensors", tensors, {"param_groups": sd["param_groups"]})
-    if replay.size:
+        from deepapps.runtime import distributed, resolve_dtype
+
+        grouped = _in_process_group()
+        self.rank, self.world = (dist.get_rank(), dist.get_world_size()) if grouped else (0, 1)
+        self.device, self.precision = device, precision
+        self.net = net.to(device)
+        self.model = distributed.wrap(self.net, device)
+        self.opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        fp16 = resolve_dtype(precision, device) == torch.float16
+        self.scaler = torch.amp.GradScaler(device.split(":")[0]) if fp16 else None
+        self.batch_size = cfg.batch_size
+        self.ownership_weight = cfg.ownership_weight
+
+    def step(self, replay: Replay, rng: np.random.Generator) -> dict[str, float]:
         f = replay.flat()
-        save_checkpoint(
-            out / "replay.safetensors",
-            {
-                "x": torch.from_numpy(f.x),
-                "pi": torch.from_numpy(f.pi),
-                "z": torch.from_numpy(f.z),
-                "own": torch.from_numpy(f.own),
-            },
-            {"positions": len(f)},
+        idx = rng.integers(0, len(f), size=(self.world, self.batch_size))[self.rank]
+        ks = rng.integers(0, 8, size=self.world)
+        batch = Samples(f.x[idx], f.pi[idx], f.z[idx], f.own[idx])
+        return train_step(
+            self.model,
+            self.opt,
+            batch,
+            None,
+            self.ownership_weight,
+            self.device,
+            self.precision,
+            self.scaler,
+            k=int(ks[self.rank]),
         )
 
+    def optimizer_tensors(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The optimiser state as safetensors tensors and JSON metadata (no pickle)."""
+        import torch
 
-def _load_optimizer(path: Path, opt) -> None:
-    import torch
+        sd = self.opt.state_dict()
+        tensors = {}
+        for pid, st in sd["state"].items():
+            for name, val in st.items():
+                tensors[f"{pid}.{name}"] = val if torch.is_tensor(val) else torch.tensor(float(val))
+        return tensors, {"param_groups": sd["param_groups"]}
 
-    from deepapps.runtime import load_checkpoint
+    def load_optimizer(self, path: Path) -> None:
+        from deepapps.runtime import load_checkpoint
 
-    tensors, meta = load_checkpoint(path)
-    state: dict[int, dict[str, Any]] = {}
-    for key, val in tensors.items():
-        pid, name = key.split(".", 1)
-        state.setdefault(int(pid), {})[name] = val if name != "step" else torch.tensor(float(val))
-    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+        tensors, meta = load_checkpoint(path)
+        state: dict[int, dict[str, Any]] = {}
+        for key, val in tensors.items():
+            pid, name = key.split(".", 1)
+            state.setdefault(int(pid), {})[name] = val
+        self.opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def _in_process_group() -> bool:
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized()
 
 
 def _gate(candidate, best, cfg: TrainConfig, seed: int) -> dict[str, Any]:
@@ -292,196 +392,261 @@ def plot_elo(rows: list[dict[str, Any]], path: Path) -> Path | None:
     return path
 
 
-def run_training(
-    cfg: TrainConfig, out_dir: str | Path, resume: bool = False, show_progress: bool = True
-) -> dict:
-    """Self-play -> train -> gate loop for ``cfg.minutes`` (or ``cfg.max_games``); returns a summary."""
-    import torch
+# ---------------------------------------------------------------------------------------------
+# one run: start or resume, the loop, gating, checkpoints
 
-    from deepapps.runtime import load_checkpoint, progress
-    from deepapps.runtime.training import MetricsLog
 
-    from .net import GoNet, NetConfig, count_params, load_net, save_net
-    from .selfplay import elo_from_rate
+@dataclass
+class _Round:
+    """What every rank does next: stop, take ``steps`` gradient steps, add ``samples`` to its replay."""
 
-    torch.set_num_threads(max(1, cfg.threads))
-    torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    state = RunState()
+    stop: bool
+    steps: int = 0
+    samples: Samples | None = None
+
+
+@dataclass
+class _Run:
+    """The state of one training run on one rank (rank 0 also plays, gates and writes)."""
+
+    cfg: TrainConfig
+    out: Path
+    learner: Learner
+    best_net: Any
+    state: RunState
+    replay: Replay
+    log: Any  # RunMetrics
+    is_main: bool
+    rng: np.random.Generator  # rank 0's own draws (gating seeds)
+    batch_rng: np.random.Generator  # minibatch draws: identical on every rank
+    timer: Any  # deepapps.runtime.Timer
+    losses: deque = field(default_factory=lambda: deque(maxlen=50))
+    last_gate_step: int = 0
+    last_row: dict[str, Any] = field(default_factory=dict)
+
+
+def _resume_folder(out: Path, cfg: TrainConfig) -> tuple[Path, dict[str, Any]] | None:
+    """The checkpoint folder to resume from and its run state (a pre-``checkpoint/`` run: ``out`` itself)."""
+    from deepapps.errors import InputError
+    from deepapps.runtime.checkpoint import read_metadata
+
+    from .train_state import find_state
+
+    found = find_state(out)
+    if found is not None:
+        folder, manifest = found
+        state, saved_cfg = manifest["state"], manifest.get("train_config", {})
+    elif (out / "candidate.safetensors").exists():
+        folder, meta = out, read_metadata(out / "candidate.safetensors")
+        state, saved_cfg = meta["state"], meta.get("train_config", {})
+    else:
+        return None
+    if saved_cfg.get("size", cfg.size) != cfg.size:
+        raise InputError(
+            f"{out} holds a {saved_cfg['size']}x{saved_cfg['size']} run; resume it with --size {saved_cfg['size']}"
+        )
+    return folder, state
+
+
+def _load_nets(cfg: TrainConfig, out: Path, resume: bool):
+    """(candidate, best, run state, replay, checkpoint folder or None): resumed, from ``cfg.init``, or new."""
+    from deepapps.runtime import load_checkpoint
+
+    from .net import GoNet, NetConfig, load_net
+
     replay = Replay(cfg.buffer)
-    old_rows: list[dict[str, Any]] = []
-    if resume and (out / "candidate.safetensors").exists():
-        net, meta = load_net(out / "candidate.safetensors")
-        state = RunState(**meta["state"])
-        best_net, _ = load_net(out / "best.safetensors")
-        if (out / "replay.safetensors").exists():
-            t, _ = load_checkpoint(out / "replay.safetensors")
+    found = _resume_folder(out, cfg) if resume else None
+    if found is not None:
+        folder, state = found
+        net, _ = load_net(folder / "candidate.safetensors")
+        best_net, _ = load_net(folder / "best.safetensors")
+        if (folder / "replay.safetensors").exists():
+            t, _ = load_checkpoint(folder / "replay.safetensors")
             replay.add(Samples(t["x"].numpy(), t["pi"].numpy(), t["z"].numpy(), t["own"].numpy()))
-        if (out / "metrics.jsonl").exists():
-            old_rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line]
-    elif cfg.init:
-        from .runner import model_file  # a registered model name or a .safetensors path
-
-        net, _ = load_net(model_file(cfg.init))
-        cfg.blocks, cfg.channels, cfg.ownership = net.config.blocks, net.config.channels, net.config.ownership
+    else:
+        folder, state = None, {}
+        net = load_net(cfg.init)[0] if cfg.init else GoNet(NetConfig(cfg.blocks, cfg.channels, cfg.ownership))
         best_net = GoNet(net.config)
         best_net.load_state_dict(net.state_dict())
-    else:
-        net = GoNet(NetConfig(cfg.blocks, cfg.channels, cfg.ownership))
-        best_net = GoNet(NetConfig(cfg.blocks, cfg.channels, cfg.ownership))
-        best_net.load_state_dict(net.state_dict())
-    net.eval()
-    best_net.eval()
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if resume and (out / "optimizer.safetensors").exists():
-        _load_optimizer(out / "optimizer.safetensors", opt)
-    save_net(
-        out / "best.safetensors", best_net, {"generation": state.generation, "train_config": asdict(cfg)}
-    )
-    log = MetricsLog(out)
-    for r in old_rows:
-        log.log(**r)
+    cfg.blocks, cfg.channels, cfg.ownership = net.config.blocks, net.config.channels, net.config.ownership
+    return net, best_net.eval(), RunState(**state), replay, folder
 
-    ctx = mp.get_context("spawn")
-    out_q = ctx.Queue(maxsize=4 * max(1, cfg.workers))
-    stop = ctx.Event()
-    procs = [
-        ctx.Process(
-            target=_worker,
-            args=(
-                i,
-                asdict(cfg),
-                str(out / "best.safetensors"),
-                out_q,
-                stop,
-                cfg.seed * 1000 + state.games + i,
-            ),
-            daemon=True,
+
+def _start(cfg: TrainConfig, out: Path, resume: bool, device: str, precision: str, is_main: bool) -> _Run:
+    from deepapps.runtime import Timer, seed_everything, set_threads
+
+    from .net import save_net
+    from .train_state import RunMetrics
+
+    seed_everything(cfg.seed)
+    set_threads(cfg.threads)
+    if is_main:
+        out.mkdir(parents=True, exist_ok=True)
+    net, best_net, state, replay, folder = _load_nets(cfg, out, resume)
+    learner = Learner(net, cfg, device, precision)
+    if folder is not None and (folder / "optimizer.safetensors").exists():
+        learner.load_optimizer(folder / "optimizer.safetensors")
+    if is_main:
+        save_net(
+            out / "best.safetensors", best_net, {"generation": state.generation, "train_config": asdict(cfg)}
         )
-        for i in range(cfg.workers)
-    ]
-    for p in procs:
-        p.start()
-    t_start = time.perf_counter()
-    start_seconds = state.seconds
-    deadline = cfg.minutes * 60.0
-    bar = progress(total=int(deadline), desc="go self-play", unit="s", disable=not show_progress)
-    losses: deque[dict[str, float]] = deque(maxlen=50)
-    last_gate_step = state.steps
-    last_row: dict[str, Any] = {}
+    return _Run(
+        cfg=cfg,
+        out=out,
+        learner=learner,
+        best_net=best_net,
+        state=state,
+        replay=replay,
+        log=RunMetrics(out, resume=folder is not None, enabled=is_main),
+        is_main=is_main,
+        rng=np.random.default_rng([cfg.seed, state.steps]),
+        batch_rng=np.random.default_rng([cfg.seed, state.steps, 1]),
+        timer=Timer(),
+        last_gate_step=state.steps,
+    )
+
+
+def _plan_round(run: _Run, pool: SelfPlayPool, deadline: float) -> _Round:
+    """Rank 0: take in a finished self-play chunk (if any) and decide the next gradient steps."""
+    cfg, state = run.cfg, run.state
+    if state.seconds >= deadline or (cfg.max_games and state.games >= cfg.max_games):
+        return _Round(stop=True)
+    with run.timer.stage("selfplay_wait"):  # includes the workers' start-up
+        got = pool.poll()
+    samples = None
+    if got is not None:
+        samples, stats = got
+        state.games += stats["games"]
+        state.positions += stats["positions"]
+        state.selfplay_seconds_worker += stats["seconds"]
+        run.last_row.update(mean_game_length=stats["mean_length"], black_win_rate=stats["black_win_rate"])
+    steps = 0
+    if run.replay.size + (len(samples) if samples is not None else 0) >= cfg.min_buffer:
+        budget = cfg.reuse * state.positions / (cfg.batch_size * run.learner.world)
+        steps = max(0, min(25, int(np.ceil(budget - state.steps))))
+    if not steps and got is None:
+        with run.timer.stage("selfplay_wait"):
+            time.sleep(0.05)
+    return _Round(stop=False, steps=steps, samples=samples)
+
+
+def _broadcast_round(run: _Run, plan: _Round | None) -> _Round:
+    """Send rank 0's round (decision and new positions) to every rank, as tensors (no pickling)."""
+    import torch
+    import torch.distributed as dist
+
+    from .net import IN_PLANES
+
+    dev = run.learner.device if dist.get_backend() == "nccl" else "cpu"
+    head = torch.zeros(3, dtype=torch.int64, device=dev)
+    if plan is not None:
+        count = len(plan.samples) if plan.samples is not None else 0
+        head += torch.tensor([int(plan.stop), plan.steps, count], device=dev)
+    dist.broadcast(head, 0)
+    stop, steps, count = (int(v) for v in head.tolist())
+    if not count:
+        return _Round(bool(stop), steps)
+    n = run.cfg.size
+    shapes = {
+        "x": ((count, IN_PLANES, n, n), torch.uint8),
+        "pi": ((count, n * n + 1), torch.float32),
+        "z": ((count,), torch.float32),
+        "own": ((count, n * n), torch.int8),
+    }
+    arrays = {}
+    for name, (shape, dtype) in shapes.items():
+        if run.is_main:
+            t = torch.from_numpy(np.ascontiguousarray(getattr(plan.samples, name))).to(dev)
+        else:
+            t = torch.empty(shape, dtype=dtype, device=dev)
+        dist.broadcast(t, 0)
+        arrays[name] = t.cpu().numpy()
+    return _Round(bool(stop), steps, Samples(**arrays))
+
+
+def _loop(run: _Run, pool: SelfPlayPool | None, show_progress: bool) -> None:
+    """Rounds of (rank 0 plans, every rank adds the new positions and trains) until rank 0 says stop."""
+    from deepapps.runtime import progress
+
+    deadline = run.cfg.minutes * 60.0
+    bar = progress(
+        total=int(deadline), desc="go self-play", unit="s", disable=not (show_progress and run.is_main)
+    )
+    t_start, start_seconds = time.perf_counter(), run.state.seconds
     try:
         while True:
-            elapsed = state.seconds = start_seconds + time.perf_counter() - t_start
-            if int(elapsed) != bar.n:
-                bar.n = min(int(elapsed), int(deadline))
-                bar.refresh()
-            if elapsed >= deadline or (cfg.max_games and state.games >= cfg.max_games):
+            plan = None
+            if run.is_main:
+                run.state.seconds = start_seconds + time.perf_counter() - t_start
+                if int(run.state.seconds) != bar.n:
+                    bar.n = min(int(run.state.seconds), int(deadline))
+                    bar.refresh()
+                plan = _plan_round(run, pool, deadline)
+            if run.learner.world > 1:
+                plan = _broadcast_round(run, plan)
+            if plan.stop:
                 break
-            if not any(p.is_alive() for p in procs) and out_q.empty():
-                codes = [p.exitcode for p in procs]
-                raise RuntimeError(
-                    f"all self-play workers exited (exit codes {codes}); see their errors above"
-                )
-            got = False
-            try:
-                samples, stats = out_q.get(timeout=0.05)
-                replay.add(samples)
-                state.games += stats["games"]
-                state.positions += stats["positions"]
-                state.selfplay_seconds_worker += stats["seconds"]
-                last_row.update(mean_game_length=stats["mean_length"], black_win_rate=stats["black_win_rate"])
-                got = True
-            except queue.Empty:
-                pass
-            if replay.size < cfg.min_buffer:
-                continue
-            budget = cfg.reuse * state.positions / cfg.batch_size
-            did = 0
-            while state.steps < budget and did < 25:
-                losses.append(
-                    train_step(net, opt, replay.sample(cfg.batch_size, rng), rng, cfg.ownership_weight)
-                )
-                state.steps += 1
-                did += 1
-            if not did and not got:
-                time.sleep(0.05)
-            if losses and did:
-                bar.set_postfix(
-                    games=state.games,
-                    steps=state.steps,
-                    gen=state.generation,
-                    loss=f"{sum(sum(d.values()) for d in losses) / len(losses):.3f}",
-                    refresh=False,
-                )
-            if state.steps - last_gate_step >= cfg.gate_every:
-                last_gate_step = state.steps
-                row = _evaluate_generation(
-                    net, best_net, cfg, state, losses, rng, elo_from_rate, out, replay, opt
-                )
-                row.update(last_row)
-                log.log(**row)
-                log.plot(x="games", title=f"go {cfg.size}x{cfg.size} self-play")
-                plot_elo(log.rows, out / "elo.png")
+            if plan.samples is not None:
+                run.replay.add(plan.samples)
+            with run.timer.stage("train"):
+                for _ in range(plan.steps):
+                    run.losses.append(run.learner.step(run.replay, run.batch_rng))
+                    run.state.steps += 1
+            if run.is_main:
+                _after_steps(run, plan, bar)
     finally:
-        stop.set()
-        for p in procs:
-            p.join(timeout=10)
-            if p.is_alive():
-                p.terminate()
         bar.close()
-    # final gate so the last training is not lost, then save
-    if state.steps > last_gate_step and replay.size >= cfg.min_buffer:
-        row = _evaluate_generation(net, best_net, cfg, state, losses, rng, elo_from_rate, out, replay, opt)
-        row.update(last_row)
-        log.log(**row)
-    log.plot(x="games", title=f"go {cfg.size}x{cfg.size} self-play")
-    plot_elo(log.rows, out / "elo.png")
-    _save_state(out, net, best_net, opt, replay, state, cfg)
-    save_net(
-        out / "model.safetensors",
-        best_net,
-        {
-            "generation": state.generation,
-            "train_config": asdict(cfg),
-            "games": state.games,
-            "size": cfg.size,
-            "komi": cfg.komi,
-        },
-    )
-    return {
-        "out_dir": str(out),
-        "model": str(out / "model.safetensors"),
-        "params": count_params(best_net),
-        "games": state.games,
-        "positions": state.positions,
-        "steps": state.steps,
-        "generation": state.generation,
-        "elo": state.elo[-1],
-        "minutes": round(state.seconds / 60, 2),
-        "selfplay_games_per_hour": round(state.games / max(state.seconds, 1e-9) * 3600, 1),
-        "last": log.rows[-1] if log.rows else {},
-        "metrics": str(out / "metrics.jsonl"),
-        "plot": str(out / "elo.png"),
-    }
 
 
-def _evaluate_generation(
-    net, best_net, cfg, state, losses, rng, elo_from_rate, out, replay, opt
-) -> dict[str, Any]:
-    seed = int(rng.integers(1 << 30))
-    gate = _gate(net, best_net, cfg, seed)
-    promoted = gate["win_rate"] >= cfg.gate_threshold
-    if promoted:
-        best_net.load_state_dict(net.state_dict())
-        state.generation += 1
-        state.elo.append(state.elo[-1] + max(0.0, elo_from_rate(gate["win_rate"], gate["games"])))
-    vs_random = _vs_random(best_net, cfg, seed)
+def _after_steps(run: _Run, plan: _Round, bar) -> None:
+    """Rank 0: progress, and a gating round every ``gate_every`` steps."""
+    state = run.state
+    if plan.steps and run.losses:
+        mean_loss = sum(sum(d.values()) for d in run.losses) / len(run.losses)
+        bar.set_postfix(
+            games=state.games, steps=state.steps, gen=state.generation, loss=f"{mean_loss:.3f}", refresh=False
+        )
+    if state.steps - run.last_gate_step >= run.cfg.gate_every:
+        run.last_gate_step = state.steps
+        _log_generation(run)
+
+
+def _log_generation(run: _Run) -> None:
+    row = _evaluate_generation(run)
+    row.update(run.last_row)
+    run.log.log(**row)
+    _plots(run)
+
+
+def _plots(run: _Run) -> None:
+    run.log.plot(x="games", title=f"go {run.cfg.size}x{run.cfg.size} self-play")
+    plot_elo(run.log.rows, run.out / "elo.png")
+
+
+def _evaluate_generation(run: _Run) -> dict[str, Any]:
+    """Gate the candidate against the best net (promote it at ``gate_threshold``), play the best
+    against random, save the checkpoint; returns the metrics row."""
+    from .net import save_net
+    from .selfplay import elo_from_rate
+
+    cfg, state, net = run.cfg, run.state, run.learner.net
+    seed = int(run.rng.integers(1 << 30))
+    with run.timer.stage("gate_and_eval"):
+        gate = _gate(net, run.best_net, cfg, seed)
+        promoted = gate["win_rate"] >= cfg.gate_threshold
+        if promoted:
+            run.best_net.load_state_dict(net.state_dict())
+            state.generation += 1
+            state.elo.append(state.elo[-1] + max(0.0, elo_from_rate(gate["win_rate"], gate["games"])))
+        vs_random = _vs_random(run.best_net, cfg, seed)
     mean_losses = {
-        k: float(np.mean([d[k] for d in losses if k in d])) for k in (losses[-1] if losses else {})
+        k: float(np.mean([d[k] for d in run.losses if k in d]))
+        for k in (run.losses[-1] if run.losses else {})
     }
-    row = {
+    _save_state(run)
+    if promoted:
+        save_net(run.out / "best.safetensors", run.best_net, _net_meta(run))
+    return {
         "games": state.games,
         "positions": state.positions,
         "steps": state.steps,
@@ -493,25 +658,167 @@ def _evaluate_generation(
         "win_rate_vs_random": vs_random["win_rate"],
         **mean_losses,
     }
-    _save_state(out, net, best_net, opt, replay, state, cfg)
-    return row
+
+
+def _net_meta(run: _Run) -> dict[str, Any]:
+    return {"generation": run.state.generation, "train_config": asdict(run.cfg)}
+
+
+def _save_state(run: _Run) -> None:
+    """Candidate, best, optimiser, replay and counters as one unit (see :mod:`.train_state`)."""
+    import torch
+
+    from .net import net_payload
+    from .train_state import save_state
+
+    files = {
+        "candidate.safetensors": net_payload(run.learner.net, _net_meta(run)),
+        "best.safetensors": net_payload(run.best_net, _net_meta(run)),
+        "optimizer.safetensors": run.learner.optimizer_tensors(),
+    }
+    if run.replay.size:
+        f = run.replay.flat()
+        tensors = {k: torch.from_numpy(getattr(f, k)) for k in ("x", "pi", "z", "own")}
+        files["replay.safetensors"] = (tensors, {"positions": len(f)})
+    with run.timer.stage("checkpoint"):
+        save_state(run.out, files, {"state": asdict(run.state), "train_config": asdict(run.cfg)})
+
+
+def _finish(run: _Run) -> dict[str, Any]:
+    """Rank 0: a last gate (so the last training is not lost), plots, checkpoint, model and summary."""
+    from .net import count_params, save_net
+
+    cfg, state = run.cfg, run.state
+    if state.steps > run.last_gate_step and run.replay.size >= cfg.min_buffer:
+        _log_generation(run)
+    _plots(run)
+    _save_state(run)
+    model = save_net(
+        run.out / "model.safetensors",
+        run.best_net,
+        {**_net_meta(run), "games": state.games, "size": cfg.size, "komi": cfg.komi},
+    )
+    return {
+        "out_dir": str(run.out),
+        "model": str(model),
+        "checkpoint": str(run.out / "checkpoint"),
+        "params": count_params(run.best_net),
+        "device": run.learner.device,
+        "world_size": run.learner.world,
+        "games": state.games,
+        "positions": state.positions,
+        "steps": state.steps,
+        "generation": state.generation,
+        "elo": state.elo[-1],
+        "minutes": round(state.seconds / 60, 2),
+        "selfplay_games_per_hour": round(state.games / max(state.seconds, 1e-9) * 3600, 1),
+        "stage_seconds": {k: round(v / 1000, 2) for k, v in run.timer.ms.items()},
+        "last": run.log.rows[-1] if run.log.rows else {},
+        "metrics": str(run.out / "metrics.jsonl"),
+        "plot": str(run.out / "elo.png"),
+    }
+
+
+def run_training(
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    resume: bool = False,
+    show_progress: bool = True,
+    device: str = "cpu",
+    precision: str = "fp32",
+) -> dict:
+    """Self-play -> train -> gate loop for ``cfg.minutes`` (or ``cfg.max_games``); returns a summary.
+
+    Under torchrun every rank calls this (see the module docstring); rank 0 returns the summary,
+    the others ``{"rank": r, "steps": s}``.
+    """
+    from deepapps.runtime import distributed
+
+    joined_here = distributed.env_info().world_size > 1 and not _in_process_group()
+    info = distributed.setup(device)
+    if info.enabled and device.startswith("cuda"):
+        device = f"cuda:{info.local_rank}"
+    try:
+        if resume and info.is_main and Path(out_dir).is_dir():
+            from .train_state import find_state
+
+            find_state(Path(out_dir))  # rank 0 alone repairs an interrupted checkpoint swap
+        distributed.barrier()
+        run = _start(cfg, Path(out_dir), resume, device, precision, info.is_main)
+        pool = (
+            SelfPlayPool(cfg, run.out / "best.safetensors", cfg.seed * 1000 + run.state.games)
+            if info.is_main
+            else None
+        )
+        try:
+            _loop(run, pool, show_progress)
+        finally:
+            if pool is not None:
+                pool.close()
+        summary = _finish(run) if info.is_main else {"rank": info.rank, "steps": run.state.steps}
+        distributed.barrier()
+        return summary
+    finally:
+        if joined_here:
+            distributed.teardown()
+
+
+CONFIG_FIELDS = tuple(f for f in TrainConfig.__dataclass_fields__ if f != "init")
 
 
 def train(
-    model=None, dataset=None, out_dir="runs/train/go", device="cpu", resume: bool = False, **options
+    model=None,
+    dataset=None,
+    out_dir: str | Path = "runs/train/go",
+    device: str = "cpu",
+    precision: str = "fp32",
+    *,
+    resume: bool = False,
+    size: int = 7,
+    komi: float = 7.5,
+    blocks: int = 4,
+    channels: int = 32,
+    ownership: bool = True,
+    ownership_weight: float = 1.0,
+    workers: int = 2,
+    minutes: float = 45.0,
+    max_games: int = 0,
+    visits: int = 96,
+    fast_visits: int = 24,
+    full_prob: float = 0.25,
+    concurrent: int = 8,
+    games_per_chunk: int = 8,
+    batch_size: int = 128,
+    lr: float = 2e-3,
+    weight_decay: float = 1e-4,
+    reuse: float = 6.0,
+    buffer: int = 40_000,
+    min_buffer: int = 512,
+    gate_every: int = 150,
+    gate_games: int = 30,
+    gate_visits: int = 32,
+    gate_threshold: float = 0.55,
+    eval_games: int = 20,
+    eval_visits: int = 32,
+    seed: int = 0,
+    threads: int = 1,
 ) -> dict:
-    """``deepapps train go``: options are :class:`TrainConfig` fields (``--size 7 --minutes 45``)."""
-    from deepapps import InputError
+    """``deepapps train go``: AlphaZero-style self-play training (options: :class:`TrainConfig`).
 
-    known = set(TrainConfig.__dataclass_fields__)
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise InputError(
-            f"unknown option(s) for `deepapps train go`: {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-        )
+    ``model`` (a resolved model with ``.path``, or None for a random network) is the network to
+    start from, e.g. one pretrained on GNU Go games; with ``resume`` a checkpoint in ``out_dir``
+    wins over it. ``device`` (already resolved: "cpu", "cuda:0") runs the network update;
+    self-play, gating and evaluation stay on CPU. Go needs no dataset: it makes its own games.
+    """
+    from deepapps.errors import InputError
+
+    from .train_options import check_train_options
+
+    options = {name: value for name, value in locals().items() if name in CONFIG_FIELDS}
+    check_train_options({**options, "resume": resume})
+    if dataset is not None:
+        raise InputError("Go trains on its own self-play games and takes no dataset; drop --dataset")
     cfg = TrainConfig(**options)
-    if not 5 <= cfg.size <= 19:
-        raise InputError(f"--size must be 5..19, got {cfg.size}")
-    if device != "cpu":
-        pass  # self-play workers are CPU processes; the trainer is small enough for CPU as well
-    return run_training(cfg, out_dir, resume=resume)
+    if model is not None:
+        cfg.init = str(getattr(model, "path", model))
+    return run_training(cfg, out_dir, resume=resume, device=device, precision=precision)
