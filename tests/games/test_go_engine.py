@@ -457,9 +457,11 @@ def test_sgf_round_trip_and_errors(tmp_path):
 
 
 def test_runner_analyses_sgf_and_move_lists(tiny_model, tmp_path):
+    from deepapps.resolution import ModelRef
     from deepapps_games.go.runner import make_runner
 
-    runner = make_runner(str(tiny_model), device="cpu", visits=24)
+    ref = ModelRef(kind="path", name=str(tiny_model), local_path=tiny_model)
+    runner = make_runner(ref, "cpu", "fp32").with_defaults(visits=24)
     res = runner("C3 B2 pass")
     assert res.size == 5 and res.to_play == "white" and res.moves_played == 3
     assert 0.0 <= res.win_probability <= 1.0 and res.visits >= 23

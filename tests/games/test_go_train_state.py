@@ -186,11 +186,11 @@ def test_train_entry_point_declares_every_option_explicitly():
     with pytest.raises(InputError, match="no dataset"):
         train(dataset="go-games")
     for bad, msg in [
-        ({"size": 4}, "--size must be from 5 to 19"),
+        ({"size": 4}, "option --size: 4 is below the minimum 5"),
         ({"visits": 0}, "--visits"),
         ({"lr": float("nan")}, "--lr"),
-        ({"size": 7.5}, "--size must be an integer"),
-        ({"resume": "yes"}, "--resume must be true or false"),
+        ({"size": 7.5}, "option --size: expected a whole number"),
+        ({"resume": "maybe"}, "option --resume: expected true or false"),
     ]:
         with pytest.raises(InputError, match=msg):
             train(**bad)

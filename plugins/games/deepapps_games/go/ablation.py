@@ -39,13 +39,13 @@ def run(
     import torch
     import torch.nn.functional as F
 
-    from deepapps.runtime import load_checkpoint
+    from deepapps.runtime import load_checkpoint, seed_everything, set_threads
 
     from .net import GoNet, NetConfig
     from .selfplay import Samples
     from .train import train_step
 
-    torch.set_num_threads(1)
+    set_threads(1)
     t, _ = load_checkpoint(replay_path)
     data = Samples(t["x"].numpy(), t["pi"].numpy(), t["z"].numpy(), t["own"].numpy())
     cut = int(len(data) * (1 - holdout))
@@ -61,7 +61,7 @@ def run(
     t0 = time.perf_counter()
     for seed in seeds:
         for own_w in (1.0, 0.0):
-            torch.manual_seed(seed)
+            seed_everything(seed)
             net = GoNet(NetConfig(blocks, channels, ownership=own_w > 0))
             opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
             rng = np.random.default_rng(seed)

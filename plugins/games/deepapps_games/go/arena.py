@@ -6,7 +6,8 @@ be captured). ``--capture-all-dead`` makes GNU Go play under those conditions: w
 with dead enemy stones still inside its area, which Tromp-Taylor scoring then counts as alive.
 GNU Go resigning counts as our win. A game that reaches the move cap (``3·N²`` moves, e.g. when
 one side keeps throwing stones into the other's area) is scored as it stands and counted in
-``capped_games`` so such results can be discounted. ``workers > 1`` plays games in parallel processes.
+``capped_games`` so such results can be discounted. ``workers > 1`` plays games in parallel processes,
+each loading the network once.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import shutil
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from deepapps import InputError
 from .board import BLACK, Board, gtp_to_move, move_to_gtp
 
 GNUGO_PATHS = ("/usr/games/gnugo", "/usr/bin/gnugo", "/usr/local/bin/gnugo")
+OPPONENTS = ("gnugo", "random")
 
 
 def find_gnugo() -> str | None:
@@ -178,47 +181,108 @@ def play_arena_game(ours, theirs, ours_black: bool, size: int, komi: float) -> d
     }
 
 
-def _play_many(args: tuple) -> list[dict[str, Any]]:
-    model, opponent, level, indices, size, komi, visits, seed, sgf_dir, sample_moves = args
-    import numpy as np
-    import torch
+@dataclass(frozen=True)
+class Match:
+    """One arena's settings (picklable: worker processes get it as is)."""
 
-    torch.set_num_threads(1)
-    from .gtp import load_player
-    from .selfplay import RandomPlayer
-    from .sgf import write_sgf
+    model: Any  # the core's ModelRef
+    opponent: str
+    level: int
+    size: int
+    komi: float
+    visits: int
+    seed: int
+    sgf_dir: str | None
+    sample_moves: int
+    device: str
+    precision: str
 
-    ours, _ = load_player(model, visits=visits)
-    ours.temperature_moves = sample_moves  # our first moves are sampled by visit count: variety
-    ours.rng = ours.mcts.rng = np.random.default_rng(seed)
-    if opponent == "gnugo":
-        theirs = GnuGoPlayer(level=level, size=size, komi=komi, seed=seed)
-    elif opponent == "random":
-        theirs = RandomPlayer(seed)
-    else:
-        raise InputError(f"unknown opponent {opponent!r}: use gnugo or random")
-    out = []
-    try:
-        for g in indices:
-            rec = play_arena_game(ours, theirs, ours_black=(g % 2 == 0), size=size, komi=komi)
-            rec["game"] = g
-            if sgf_dir:
-                names = (str(model), getattr(theirs, "name", opponent))
-                b, w = names if rec["ours_black"] else names[::-1]
-                Path(sgf_dir).mkdir(parents=True, exist_ok=True)
-                (Path(sgf_dir) / f"game_{g:04d}.sgf").write_text(
-                    write_sgf(rec["moves"], size, komi, rec["result"], b, w)
-                )
-            rec["moves"] = tuple(rec["moves"])
-            out.append(rec)
-    finally:
-        if hasattr(theirs, "close"):
-            theirs.close()
-    return out
+    def our_player(self):
+        """Our engine: the network through ``deepapps.load`` (loaded once per process and shared
+        with anything else in it that asks for the same model) and a fresh search."""
+        import deepapps
+
+        from ..plugin import RUN_BATCH
+        from .selfplay import MCTSPlayer
+
+        runner = deepapps.load("go", self.model, device=self.device, precision=self.precision)
+        return MCTSPlayer(runner.evaluator, visits=self.visits, batch=RUN_BATCH, name=runner.model_name)
+
+    def opponent_player(self, seed: int):
+        from .selfplay import RandomPlayer
+
+        if self.opponent == "gnugo":
+            return GnuGoPlayer(level=self.level, size=self.size, komi=self.komi, seed=seed)
+        return RandomPlayer(seed)
+
+    def play(self, ours, seed: int, games: list[int]) -> list[dict[str, Any]]:
+        """Play ``games`` (indices: our engine is black in the even ones) against a fresh
+        opponent, our opening sampled from ``seed``; optionally save each game as SGF."""
+        import numpy as np
+
+        from .sgf import write_sgf
+
+        ours.temperature_moves = self.sample_moves  # our first moves sampled by visit count: variety
+        ours.rng = ours.mcts.rng = np.random.default_rng(seed)
+        theirs = self.opponent_player(seed)
+        out = []
+        try:
+            for g in games:
+                rec = play_arena_game(ours, theirs, ours_black=(g % 2 == 0), size=self.size, komi=self.komi)
+                rec["game"] = g
+                if self.sgf_dir:
+                    names = (ours.name, getattr(theirs, "name", self.opponent))
+                    b, w = names if rec["ours_black"] else names[::-1]
+                    Path(self.sgf_dir).mkdir(parents=True, exist_ok=True)
+                    sgf = write_sgf(rec["moves"], self.size, self.komi, rec["result"], b, w)
+                    (Path(self.sgf_dir) / f"game_{g:04d}.sgf").write_text(sgf)
+                rec["moves"] = tuple(rec["moves"])
+                out.append(rec)
+        finally:
+            if hasattr(theirs, "close"):
+                theirs.close()
+        return out
+
+
+def _play_chunk(job: tuple[Match, int, list[int]]) -> list[dict[str, Any]]:
+    """One worker process: load our network once, then play its share of the games."""
+    from deepapps.runtime import set_threads
+
+    match, seed, games = job
+    set_threads(1)
+    return match.play(match.our_player(), seed, games)
+
+
+def _play_in_process(match: Match, games: int, show_progress: bool) -> list[dict[str, Any]]:
+    """All games here with one network; game ``g`` seeds our engine and a fresh opponent with seed + g."""
+    from deepapps.runtime import progress, set_threads
+
+    set_threads(1)
+    ours = match.our_player()
+    records: list[dict[str, Any]] = []
+    bar = progress(total=games, desc=f"vs {match.opponent}", unit="game", disable=not show_progress)
+    for g in range(games):
+        records += match.play(ours, match.seed + g, [g])
+        bar.update(1)
+        bar.set_postfix(wins=sum(r["won"] for r in records))
+    bar.close()
+    return records
+
+
+def _play_in_pool(match: Match, games: int, workers: int) -> list[dict[str, Any]]:
+    """Games dealt round-robin to ``workers`` spawned processes (worker ``i`` seeds with seed + 1000 i)."""
+    import multiprocessing as mp
+
+    jobs = [(match, match.seed + 1000 * i, list(range(i, games, workers))) for i in range(workers)]
+    records: list[dict[str, Any]] = []
+    with mp.get_context("spawn").Pool(workers) as pool:
+        for part in pool.imap_unordered(_play_chunk, jobs):
+            records += part
+    return records
 
 
 def run_arena(
-    model: str = "go-7x7",
+    model: Any,
     opponent: str = "gnugo",
     level: int = 1,
     games: int = 20,
@@ -230,61 +294,54 @@ def run_arena(
     workers: int = 1,
     show_progress: bool = True,
     sample_moves: int = 4,
+    device: str = "cpu",
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """Play ``games`` games (our engine black in even-numbered games); report wins with a Wilson 95% CI.
 
-    Both engines are deterministic at a fixed seed (GNU Go's ``--seed`` barely changes its play),
-    so repeated games would be copies: while the game is shorter than ``sample_moves`` moves, our
-    engine samples its moves in proportion to visit counts (temperature 1; 4 = our first two
-    moves), and the report counts ``distinct_games``. ``size``/``komi`` default to the model's.
+    ``model`` is the core's ModelRef (a name or path from Python goes through the core's resolver
+    once, here). Both engines are deterministic at a fixed seed (GNU Go's ``--seed`` barely
+    changes its play), so repeated games would be copies: while the game is shorter than
+    ``sample_moves`` moves, our engine samples its moves in proportion to visit counts
+    (temperature 1; 4 = our first two moves), and the report counts ``distinct_games``.
+    ``size``/``komi`` default to the model's, read from its metadata: the network is loaded only
+    by the processes that play (here when ``workers`` is 1, else once in each worker).
     """
-    from deepapps.runtime import progress
+    from deepapps.resolution import resolve_model
 
-    from .selfplay import wilson
+    from .runner import model_info
 
     if games < 1:
         raise InputError("--games must be at least 1")
-    if size is None or komi is None:
-        from .runner import load_model, model_defaults
-
-        model_size, model_komi = model_defaults(load_model(model)[1])
-        size = model_size if size is None else size
-        komi = model_komi if komi is None else komi
+    if opponent not in OPPONENTS:
+        raise InputError(f"unknown opponent {opponent!r}: use {' or '.join(OPPONENTS)}")
     if opponent == "gnugo" and find_gnugo() is None:
         raise InputError("GNU Go is not installed: `apt-get install gnugo` (binary /usr/games/gnugo)")
+    ref = resolve_model("go", model)
+    model_size, model_komi = model_info(ref) if size is None or komi is None else (size, komi)
+    size = model_size if size is None else size
+    komi = model_komi if komi is None else komi
+    match = Match(ref, opponent, level, size, komi, visits, seed, sgf_dir, sample_moves, device, precision)
     t0 = time.perf_counter()
     workers = max(1, min(workers, games))
-    chunks = [list(range(i, games, workers)) for i in range(workers)]
-    records: list[dict[str, Any]] = []
     if workers == 1:
-        bar = progress(total=games, desc=f"vs {opponent}", unit="game", disable=not show_progress)
-        for g in range(games):
-            records += _play_many(
-                (model, opponent, level, [g], size, komi, visits, seed + g, sgf_dir, sample_moves)
-            )
-            bar.update(1)
-            bar.set_postfix(wins=sum(r["won"] for r in records))
-        bar.close()
+        records = _play_in_process(match, games, show_progress)
     else:
-        import multiprocessing as mp
+        records = _play_in_pool(match, games, workers)
+    return _report(match, games, records, t0)
 
-        with mp.get_context("spawn").Pool(workers) as pool:
-            for part in pool.imap_unordered(
-                _play_many,
-                [
-                    (model, opponent, level, c, size, komi, visits, seed + 1000 * i, sgf_dir, sample_moves)
-                    for i, c in enumerate(chunks)
-                ],
-            ):
-                records += part
+
+def _report(match: Match, games: int, records: list[dict[str, Any]], t0: float) -> dict[str, Any]:
+    from .selfplay import wilson
+
     wins = sum(r["won"] for r in records)
     lo, hi = wilson(wins, games)
     return {
-        "model": str(model),
-        "opponent": opponent if opponent != "gnugo" else f"gnugo level {level}",
-        "size": size,
-        "komi": komi,
-        "visits": visits,
+        "model": match.model.name,
+        "opponent": match.opponent if match.opponent != "gnugo" else f"gnugo level {match.level}",
+        "size": match.size,
+        "komi": match.komi,
+        "visits": match.visits,
         "games": games,
         "wins": wins,
         "win_rate": wins / games,
@@ -292,7 +349,7 @@ def run_arena(
         "wins_as_black": sum(r["won"] for r in records if r["ours_black"]),
         "wins_as_white": sum(r["won"] for r in records if not r["ours_black"]),
         "mean_length": sum(r["length"] for r in records) / games,
-        "sample_moves": sample_moves,
+        "sample_moves": match.sample_moves,
         "distinct_games": len({r["moves"] for r in records}),
         "capped_games": sum(r["capped"] for r in records),
         "capped_wins": sum(r["capped"] and r["won"] for r in records),

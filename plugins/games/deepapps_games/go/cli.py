@@ -1,4 +1,8 @@
-"""``deepapps go ...``: the GTP engine and the arena against GNU Go (click; heavy imports inside)."""
+"""``deepapps go ...``: the GTP engine and the arena against GNU Go (click; heavy imports inside).
+
+A ``--model`` (a registered name or alias, or a path; the task's default model when omitted) is
+resolved once here, at the command edge, by the core's resolver; the commands get the ModelRef.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,21 @@ import sys
 
 import click
 
+from ..plugin import MAX_VISITS
+from .board import MAX_KOMI, MAX_SIZE, MIN_SIZE
+
+MODEL_HELP = "Registered model or alias, or a .safetensors path (default: the go task's default model)."
+SIZE = click.IntRange(MIN_SIZE, MAX_SIZE)
+VISITS = click.IntRange(1, MAX_VISITS)
+KOMI = click.FloatRange(-MAX_KOMI, MAX_KOMI)
+
+
+def _model_ref(name: str | None):
+    """The core's one resolution of ``--model`` (an unknown name gets a did-you-mean error)."""
+    from deepapps.resolution import resolve_model
+
+    return resolve_model("go", name)
+
 
 @click.group(name="go")
 def go_group() -> None:
@@ -14,13 +33,17 @@ def go_group() -> None:
 
 
 @go_group.command()
+@click.option("--model", "-m", default=None, help=MODEL_HELP)
+@click.option("--visits", default=200, show_default=True, type=VISITS, help="Search visits per move.")
+@click.option("--size", default=None, type=SIZE, help="Initial board size (default: the model's).")
+@click.option("--komi", default=None, type=KOMI, help="Initial komi (default: the model's).")
 @click.option(
-    "--model", "-m", default="go-7x7", show_default=True, help="Registered model or .safetensors path."
+    "--batch",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 1024),
+    help="Leaves evaluated per network call.",
 )
-@click.option("--visits", default=200, show_default=True, help="Search visits per move.")
-@click.option("--size", default=None, type=int, help="Initial board size (default: the model's).")
-@click.option("--komi", default=None, type=float, help="Initial komi (default: the model's).")
-@click.option("--batch", default=8, show_default=True, help="Leaves evaluated per network call.")
 @click.option(
     "--precision",
     type=click.Choice(["fp32", "bf16"]),
@@ -28,11 +51,13 @@ def go_group() -> None:
     show_default=True,
     help="Network precision; bf16 is faster with --batch 32 on CPUs with AMX/AVX512-BF16 (see `deepapps bench go`).",
 )
-def gtp(model: str, visits: int, size: int | None, komi: float | None, batch: int, precision: str) -> None:
+def gtp(
+    model: str | None, visits: int, size: int | None, komi: float | None, batch: int, precision: str
+) -> None:
     """Speak GTP on stdin/stdout until `quit`."""
     from .gtp import GTPEngine, load_player
 
-    player, meta = load_player(model, visits=visits, batch=batch, precision=precision)
+    player, meta = load_player(_model_ref(model), visits=visits, batch=batch, precision=precision)
     engine = GTPEngine(
         player, size=size or meta.get("size", 7), komi=komi if komi is not None else meta.get("komi", 7.5)
     )
@@ -40,22 +65,35 @@ def gtp(model: str, visits: int, size: int | None, komi: float | None, batch: in
 
 
 @go_group.command()
-@click.option("--model", "-m", default="go-7x7", show_default=True)
+@click.option("--model", "-m", default=None, help=MODEL_HELP)
 @click.option(
-    "--opponent", default="gnugo", show_default=True, help="gnugo, random, or a command line of a GTP engine."
+    "--opponent",
+    default="gnugo",
+    show_default=True,
+    type=click.Choice(["gnugo", "random"]),
+    help="GNU Go (over GTP) or the random player.",
 )
-@click.option("--level", default=1, show_default=True, help="GNU Go level (0-10).")
-@click.option("--games", default=20, show_default=True)
-@click.option("--size", default=None, type=int, help="Board size (default: the model's).")
-@click.option("--komi", default=None, type=float, help="Komi (default: the model's).")
-@click.option("--visits", default=200, show_default=True)
+@click.option(
+    "--level", default=1, show_default=True, type=click.IntRange(0, 10), help="GNU Go level (0-10)."
+)
+@click.option("--games", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--size", default=None, type=SIZE, help="Board size (default: the model's).")
+@click.option("--komi", default=None, type=KOMI, help="Komi (default: the model's).")
+@click.option("--visits", default=200, show_default=True, type=VISITS)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--sgf-dir", default=None, help="Save every game as SGF in this folder.")
-@click.option("--workers", default=1, show_default=True, help="Parallel game processes.")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Parallel game processes (each loads the network once).",
+)
 @click.option(
     "--sample-moves",
     default=4,
     show_default=True,
+    type=click.IntRange(min=0),
     help="Sample our moves by visit count while the game is this short (variety; 0 = always the best).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -66,7 +104,7 @@ def arena(
     from .arena import run_arena
 
     report = run_arena(
-        model=model,
+        model=_model_ref(model),
         opponent=opponent,
         level=level,
         games=games,

@@ -1,7 +1,9 @@
 """``deepapps eval go``: play the model against a fixed opponent (random or GNU Go) and report wins.
 
 There is no held-out dataset in self-play; the honest measure is games against opponents the model
-never trained against. ``--limit`` is the number of games (default 50), ``--visits`` the search size.
+never trained against. ``--limit`` is the number of games (default 50), ``--visits`` the search
+size, ``--opponent`` (or ``--dataset``) ``random`` or ``gnugo``. The network is loaded once per
+process that plays (see :func:`~deepapps_games.go.arena.run_arena`).
 """
 
 from __future__ import annotations
@@ -11,45 +13,48 @@ from typing import Any
 
 from deepapps import EvalReport, InputError
 
+from ..plugin import EVAL_LEVEL, EVAL_SAMPLE_MOVES, EVAL_SEED, EVAL_VISITS, EVAL_WORKERS
+
+DEFAULT_GAMES = 50
+
 
 def evaluate(
-    model: Any = None,
+    model: Any,
     dataset: str | None = None,
     split: str = "test",
     limit: int | None = None,
     device: str = "cpu",
+    precision: str = "fp32",
     opponent: str | None = None,
-    level: int = 1,
-    visits: int = 200,
+    level: int = EVAL_LEVEL,
+    visits: int = EVAL_VISITS,
     size: int | None = None,
     komi: float | None = None,
-    workers: int = 1,
-    seed: int = 12345,
-    **options: Any,
+    workers: int = EVAL_WORKERS,
+    seed: int = EVAL_SEED,
+    sample_moves: int = EVAL_SAMPLE_MOVES,
 ) -> EvalReport:
-    from .arena import run_arena
-    from .runner import load_model, model_defaults
+    """Games against ``opponent``; ``model`` is the core's ModelRef."""
+    from .arena import OPPONENTS, run_arena
 
-    if options:
-        raise InputError(f"unknown option(s) for `deepapps eval go`: {', '.join(sorted(options))}")
     opponent = opponent or dataset or "random"
-    if opponent not in ("random", "gnugo"):
-        raise InputError(f"opponent/dataset {opponent!r} is not known: use random or gnugo")
-    name = getattr(model, "name", model) or "go-7x7"
-    _, meta = load_model(name)
-    msize, mkomi = model_defaults(meta)
-    games = int(limit or 50)
+    if opponent not in OPPONENTS:
+        raise InputError(f"opponent/dataset {opponent!r} is not known: use {' or '.join(sorted(OPPONENTS))}")
+    games = int(limit or DEFAULT_GAMES)
     t0 = time.perf_counter()
     rep = run_arena(
-        model=name,
+        model=model,
         opponent=opponent,
         level=level,
         games=games,
-        size=int(size or msize),
-        komi=float(mkomi if komi is None else komi),
+        size=size,
+        komi=komi,
         visits=visits,
         seed=seed,
         workers=workers,
+        sample_moves=sample_moves,
+        device=device,
+        precision=precision,
     )
     metrics = {
         "win_rate": rep["win_rate"],
@@ -60,10 +65,11 @@ def evaluate(
         "wins_as_white": rep["wins_as_white"],
         "mean_game_length": rep["mean_length"],
         "capped_games": rep["capped_games"],
+        "distinct_games": rep["distinct_games"],
     }
     return EvalReport(
         task="go",
-        model=str(name),
+        model=rep["model"],
         dataset=rep["opponent"],
         split=f"{rep['size']}x{rep['size']} komi {rep['komi']:g}, {visits} visits",
         n=games,

@@ -257,14 +257,14 @@ def pretrain(
     """Fit a fresh network to teacher games (cosine learning rate); holds out whole games."""
     import torch
 
-    from deepapps.runtime import progress
+    from deepapps.runtime import progress, seed_everything, set_threads
     from deepapps.runtime.training import MetricsLog
 
     from .net import GoNet, NetConfig, count_params, save_net
     from .train import train_step
 
-    torch.set_num_threads(max(1, threads))
-    torch.manual_seed(seed)
+    set_threads(max(1, threads))
+    seed_everything(seed)
     rng = np.random.default_rng(seed)
     paths = list(data_path) if isinstance(data_path, (list, tuple)) else [data_path]
     data, meta = load_many(paths)

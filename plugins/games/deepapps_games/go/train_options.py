@@ -54,17 +54,7 @@ def train_options() -> tuple:
 
 
 def check_train_options(values: dict[str, Any]) -> None:
-    """Raise InputError naming the first value of the wrong type or out of its range."""
-    from deepapps.errors import InputError
+    """Check values given from Python against the same declarations the core checks on the CLI."""
+    from deepapps.options import check_options
 
-    for name, kind, _, low, high, _ in TRAIN_OPTIONS:
-        value = values[name]
-        flag = "--" + name.replace("_", "-")
-        if kind == "bool" and not isinstance(value, bool):
-            raise InputError(f"{flag} must be true or false, got {value!r}")
-        if kind in ("int", "float") and (
-            isinstance(value, bool) or not isinstance(value, int if kind == "int" else (int, float))
-        ):
-            raise InputError(f"{flag} must be {'an integer' if kind == 'int' else 'a number'}, got {value!r}")
-        if low is not None and not low <= value <= high:  # NaN fails this too
-            raise InputError(f"{flag} must be from {low:g} to {high:g}, got {value!r}")
+    check_options(train_options(), values, "deepapps train go", fill_defaults=False)
