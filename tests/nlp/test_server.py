@@ -7,6 +7,7 @@ import json
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -14,33 +15,23 @@ import pytest
 API_KEY = "sk-test-local"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _solo(chat, messages, **options):
+    """What a lone request gets: the Chat API's result for the same messages and options."""
+    stream = chat.stream_reply(messages, **options)
+    stream.text()
+    return stream.result
 
 
 @pytest.fixture(scope="module")
 def server(tiny_model_dir):
-    import uvicorn
-
     from deepapps_nlp import Chat
-    from deepapps_nlp.server import create_app
+    from deepapps_nlp.loadtest import serve_in_thread
+    from deepapps_nlp.server import ServerLimits, create_app
 
     chat = Chat(str(tiny_model_dir), "cpu", temperature=0, max_tokens=12)
-    app = create_app({"tiny": chat}, api_key=API_KEY, max_queue=40)
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 20
-    while not srv.started:
-        assert time.time() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}/v1", "app": app, "chat": chat}
-    srv.should_exit = True
-    thread.join(timeout=10)
+    app = create_app({"tiny": chat}, api_key=API_KEY, limits=ServerLimits(max_queue=40))
+    with serve_in_thread(app) as url:
+        yield {"url": url + "/v1", "app": app, "chat": chat, "service": app.state.service}
 
 
 @pytest.fixture()
@@ -48,6 +39,13 @@ def client(server):
     import openai
 
     return openai.OpenAI(base_url=server["url"], api_key=API_KEY, max_retries=0, timeout=60)
+
+
+def _wait_until(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
 
 
 def test_models_list(client):
@@ -59,7 +57,7 @@ def test_models_list(client):
 def test_non_streaming_matches_chat_api(client, server):
     msgs = [{"role": "user", "content": "What time do you open?"}]
     resp = client.chat.completions.create(model="tiny", messages=msgs, temperature=0, max_tokens=10)
-    expected = server["chat"](msgs, temperature=0, max_tokens=10)
+    expected = _solo(server["chat"], msgs, temperature=0, max_tokens=10)
     assert resp.object == "chat.completion"
     assert resp.choices[0].message.role == "assistant"
     assert resp.choices[0].message.content == expected.text
@@ -86,7 +84,7 @@ def test_streaming_with_usage(client, server):
         for choice in chunk.choices:
             pieces.append(choice.delta.content or "")
             finish = choice.finish_reason or finish
-    expected = server["chat"](msgs, temperature=0, max_tokens=10)
+    expected = _solo(server["chat"], msgs, temperature=0, max_tokens=10)
     assert "".join(pieces) == expected.text
     assert finish == expected.finish_reason
     assert usage.completion_tokens == expected.completion_tokens
@@ -149,6 +147,8 @@ def _post(server, body, key=API_KEY, raw=None):
             "temperature",
             "temperature",
         ),
+        ({"model": "tiny", "messages": [{"role": "user", "content": "x"}], "stop": 5}, 400, "stop", "stop"),
+        ({"model": "tiny", "messages": [{"role": "user", "content": "x"}], "seed": 2**70}, 400, "seed", "64"),
     ],
 )
 def test_bad_requests_get_openai_error_bodies(server, body, status, param, fragment):
@@ -192,7 +192,7 @@ def test_32_concurrent_streams_each_get_their_own_answer(server):
     import openai
 
     prompts = [f"Question {i}: what about item {i * 7}?" for i in range(32)]
-    expected = {p: server["chat"](p, temperature=0, max_tokens=8).text for p in prompts}
+    expected = {p: _solo(server["chat"], p, temperature=0, max_tokens=8).text for p in prompts}
     assert len(set(expected.values())) >= 16  # the tiny model answers differently per prompt
 
     async def one(aclient, prompt):
@@ -213,46 +213,91 @@ def test_32_concurrent_streams_each_get_their_own_answer(server):
         aclient = openai.AsyncOpenAI(base_url=server["url"], api_key=API_KEY, max_retries=0, timeout=120)
         return await asyncio.gather(*(one(aclient, p) for p in prompts))
 
-    t0 = time.perf_counter()
-    results = asyncio.run(main())
-    assert time.perf_counter() - t0 < 120
+    results = asyncio.run(asyncio.wait_for(main(), 120))
     assert len(results) == 32
     for prompt, text in results:
         assert text == expected[prompt], prompt
 
 
-def test_queue_bound_gives_429(tiny_model_dir):
-    from fastapi.testclient import TestClient
-
+def test_a_burst_is_admitted_up_to_the_queue_bound_at_request_start(tiny_model_dir):
+    """8 streaming requests at once against max_queue=2 while the worker is busy: 1 served + 2
+    waiting are admitted, 5 get 429 at once (streams used to be counted only once they began)."""
     from deepapps_nlp import Chat
+    from deepapps_nlp.loadtest import serve_in_thread
+    from deepapps_nlp.server import ServerLimits, create_app
+
+    chat = Chat(str(tiny_model_dir), "cpu", temperature=0, max_tokens=3)
+    worker = ThreadPoolExecutor(max_workers=1)
+    busy = threading.Event()
+    worker.submit(busy.wait, 60)  # every job queues behind this one until the test releases it
+    app = create_app({"tiny": chat}, limits=ServerLimits(max_queue=2), worker=worker)
+    body = {"model": "tiny", "messages": [{"role": "user", "content": "hello"}], "stream": True}
+
+    async def one(client):
+        async with client.stream("POST", "/v1/chat/completions", json=body) as r:
+            text = "".join([line async for line in r.aiter_lines()])
+            return r.status_code, text
+
+    async def main(url):
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            tasks = [asyncio.create_task(one(client)) for _ in range(8)]
+            while sum(t.done() for t in tasks) < 5:  # the 429s come back while the worker is busy
+                await asyncio.sleep(0.02)
+            health = (await client.get("/health")).json()
+            busy.set()
+            return health, await asyncio.gather(*tasks)
+
+    try:
+        with serve_in_thread(app) as url:
+            health, replies = asyncio.run(asyncio.wait_for(main(url), 60))
+    finally:
+        busy.set()
+        worker.shutdown()
+    assert health["in_flight"] == 3
+    statuses = sorted(status for status, _ in replies)
+    assert statuses == [200, 200, 200, 429, 429, 429, 429, 429]
+    for status, text in replies:
+        if status == 429:
+            assert json.loads(text)["error"]["code"] == "queue_full"
+        else:
+            assert text.endswith("data: [DONE]")
+    assert app.state.service.in_flight == 0
+
+
+@pytest.fixture(scope="module")
+def slow_server(tiny_model_dir):
+    """A server whose model takes at least 10 ms per token, so 200 tokens outlast any client."""
+    from deepapps_nlp import Chat
+    from deepapps_nlp.loadtest import serve_in_thread
     from deepapps_nlp.server import create_app
 
-    chat = Chat(str(tiny_model_dir), "cpu", temperature=0, max_tokens=2)
-    app = create_app({"tiny": chat}, max_queue=0)
-    with TestClient(app) as tc:
-        app.state.served["tiny"].waiting = 0
-        r = tc.post(
-            "/v1/chat/completions", json={"model": "tiny", "messages": [{"role": "user", "content": "x"}]}
-        )
-        assert r.status_code == 429
-        assert r.json()["error"]["type"] == "rate_limit_error"
+    chat = Chat(str(tiny_model_dir), "cpu", temperature=0, max_tokens=12)
+    original = chat.decode
+
+    def slow_decode(*args, **kwargs):
+        for token in original(*args, **kwargs):
+            time.sleep(0.01)
+            yield token
+
+    chat.decode = slow_decode
+    app = create_app({"tiny": chat})
+    with serve_in_thread(app) as url:
+        yield {"url": url + "/v1", "chat": chat, "service": app.state.service}
 
 
-def test_client_disconnect_stops_generation(server):
-    app = server["app"]
-    body = {
-        "model": "tiny",
-        "messages": [{"role": "user", "content": "a long story"}],
-        "stream": True,
-        "max_tokens": 200,
-        "min_tokens": 200,
-    }
+LONG = {
+    "model": "tiny",
+    "messages": [{"role": "user", "content": "a long story"}],
+    "max_tokens": 200,
+    "min_tokens": 200,
+}
+
+
+def test_client_disconnect_stops_generation(slow_server):
+    service = slow_server["service"]
+    before = service.cancelled
     with httpx.stream(
-        "POST",
-        server["url"] + "/chat/completions",
-        json=body,
-        headers={"Authorization": f"Bearer {API_KEY}"},
-        timeout=60,
+        "POST", slow_server["url"] + "/chat/completions", json={**LONG, "stream": True}, timeout=60
     ) as r:
         n = 0
         for line in r.iter_lines():
@@ -260,15 +305,22 @@ def test_client_disconnect_stops_generation(server):
                 n += 1
             if n >= 3:
                 break  # leave mid-stream: closing the response drops the connection
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        cancelled = [f for f in app.state.finished if f[1] == "cancelled"]
-        if cancelled and app.state.active == 0:
-            break
-        time.sleep(0.1)
-    assert cancelled, list(app.state.finished)
-    assert cancelled[-1][2] < 200
-    assert not server["chat"].loaded.lock.locked()
+    _wait_until(lambda: service.cancelled > before and service.in_flight == 0)
+    reason, tokens = service.finished[-1][1:]
+    assert reason == "cancelled" and 2 <= tokens < 200
+    assert not slow_server["chat"].loaded.lock.locked()
+
+
+def test_non_streaming_client_that_leaves_is_cancelled(slow_server):
+    """A non-streaming request whose client gives up is not decoded to the end."""
+    service = slow_server["service"]
+    before = service.cancelled
+    with pytest.raises(httpx.TimeoutException):
+        httpx.post(slow_server["url"] + "/chat/completions", json=LONG, timeout=0.5)
+    _wait_until(lambda: service.cancelled > before and service.in_flight == 0)
+    reason, tokens = service.finished[-1][1:]
+    assert reason == "cancelled" and tokens < 200
+    assert not slow_server["chat"].loaded.lock.locked()
 
 
 def test_main_thread_executor_runs_jobs_on_the_calling_thread():
@@ -297,13 +349,16 @@ def test_main_thread_executor_runs_jobs_on_the_calling_thread():
         ex.submit(lambda: None)
 
 
-def test_serve_decodes_on_the_main_thread_and_reports_a_busy_port(tiny_model_dir):
+def test_serve_decodes_on_the_main_thread_and_reports_a_busy_port(tiny_model_dir, monkeypatch):
     from deepapps import DeepAppsError
     from deepapps_nlp import Chat
+    from deepapps_nlp.loadtest import free_port
     from deepapps_nlp.server import serve
 
+    monkeypatch.delenv("DEEPAPPS_API_KEY", raising=False)
     chat = Chat(str(tiny_model_dir), "cpu", temperature=0, max_tokens=4)
-    port = _free_port()
+    expected = _solo(chat, "hi").text
+    port = free_port()
     threads: list[str] = []
     original = chat.decode
 
@@ -312,25 +367,30 @@ def test_serve_decodes_on_the_main_thread_and_reports_a_busy_port(tiny_model_dir
         yield from original(*args, **kwargs)
 
     chat.decode = spy
+    replies: list = []  # filled by the client thread, checked here (a failure there is not lost)
 
     def client():
-        url = f"http://127.0.0.1:{port}/v1/chat/completions"
-        body = {"model": chat.model_name, "messages": [{"role": "user", "content": "hi"}]}
-        for _ in range(100):
-            try:
-                r = httpx.post(url, json=body, timeout=30)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == chat("hi").text
         import _thread
 
-        _thread.interrupt_main()  # Ctrl-C
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        body = {"model": chat.model_name, "messages": [{"role": "user", "content": "hi"}]}
+        try:
+            for _ in range(100):
+                try:
+                    replies.append(httpx.post(url, json=body, timeout=30))
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+        finally:
+            _thread.interrupt_main()  # Ctrl-C, whatever happened
 
     t = threading.Thread(target=client, daemon=True)
     t.start()
     serve(chat, port=port, log_level="warning")
     t.join(timeout=5)
+    assert replies, "the client never got an answer"
+    assert replies[0].status_code == 200, replies[0].text
+    assert replies[0].json()["choices"][0]["message"]["content"] == expected
     assert threads and threads[0] == threading.main_thread().name
 
     with socket.socket() as busy:
@@ -338,3 +398,16 @@ def test_serve_decodes_on_the_main_thread_and_reports_a_busy_port(tiny_model_dir
         busy.listen()
         with pytest.raises(DeepAppsError, match="could not start"):
             serve(chat, port=busy.getsockname()[1], log_level="critical")
+
+
+def test_loadtest_smoke(tiny_model_dir):
+    """`python -m deepapps_nlp.loadtest` in small: 4 honest streams beside every abusive client."""
+    from deepapps_nlp.loadtest import LoadPlan, run_loadtest
+
+    plan = LoadPlan(honest=4, max_tokens=4, timeout_s=120, big_body_bytes=2_000_000)
+    report = run_loadtest(str(tiny_model_dir), plan, server="thread", device="cpu")
+    assert report["pass"], report["checks"]
+    assert report["honest"]["whole_answers"] == 4
+    assert report["abusive"]["body_big_chunked"] == {"expected": 413, "status": 413}
+    assert report["burst"]["sent"] == 20 and report["burst"]["rejected_429"] >= 1
+    assert report["cancelled_replies"] >= 1 and report["health"]["samples"] > 0

@@ -20,7 +20,6 @@ raw prompt string without the chat template).
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -29,8 +28,9 @@ from typing import Any
 
 from deepapps import InputError, ModelSpec, Result, Runner
 from deepapps.results import private
+from deepapps.runtime.offline import apply_offline_policy
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+apply_offline_policy()  # before transformers is imported: a hub id fails at once, not after ~46 s
 
 ROLES = ("system", "user", "assistant")
 
@@ -197,16 +197,27 @@ class _TextDeltas:
             self.text = text[:limit]
         elif not final:
             limit = len(text.rstrip("\ufffd"))  # an incomplete multi-byte character
-            for s in self.stop:
-                for k in range(min(len(s) - 1, limit), 0, -1):
-                    if text[:limit].endswith(s[:k]):
-                        limit -= k
-                        break
+            limit -= self._held_back(text, limit)
         if limit > self.emitted:
             piece = text[self.emitted : limit]
             self.emitted = limit
             return piece
         return ""
+
+    def _held_back(self, text: str, limit: int) -> int:
+        """How many characters before ``limit`` could start a stop string: the longest tail of
+        ``text[:limit]`` that is a prefix of one. Only the last ``len(stop) - 1`` characters are
+        looked at, so a token costs the same however long the reply grows."""
+        hold = 0
+        for s in self.stop:
+            start = max(0, limit - len(s) + 1, self.emitted)
+            at = text.find(s[0], start, limit)
+            while at != -1 and limit - at > hold:
+                if s.startswith(text[at:limit]):
+                    hold = limit - at
+                    break
+                at = text.find(s[0], at + 1, limit)
+        return hold
 
 
 class ChatStream:
@@ -380,8 +391,8 @@ class Chat(Runner):
             sys_text = self.system_prompt(preset, system)
             if sys_text:
                 msgs.insert(0, {"role": "system", "content": sys_text})
-        if self.index is not None and use_docs:
-            query = next(m["content"] for m in reversed(msgs) if m["role"] == "user")
+        query = next((m["content"] for m in reversed(msgs) if m["role"] == "user"), None)
+        if self.index is not None and use_docs and query is not None:
             hits = self.index.search(query, k=self.top_k_docs)
             citations = [{"n": i + 1, **h.to_dict()} for i, h in enumerate(hits)]
             if hits:
@@ -411,24 +422,57 @@ class Chat(Runner):
     def _trim(
         self, msgs: list[dict[str, str]], max_tokens: int
     ) -> tuple[list[dict[str, str]], int, list[int]]:
+        """Drop the oldest non-system messages (never the last) until the prompt plus
+        ``max_tokens`` fits. Linear: each message is tokenised once to learn what it costs,
+        then the kept prompt is checked with one more encode (rarely two)."""
         window = self.context_window
-        kept = list(msgs)
-        trimmed = 0
-        while True:
+        ids = self._encode(msgs)
+        if len(ids) + max_tokens <= window:
+            return list(msgs), 0, ids
+        costs = self._message_costs(msgs, len(ids))
+        droppable = [i for i, m in enumerate(msgs[:-1]) if m["role"] != "system"]
+        dropped: set[int] = set()
+        kept = msgs
+        while len(ids) + max_tokens > window and len(dropped) < len(droppable):
+            excess = len(ids) + max_tokens - window
+            for i in droppable:  # drop the oldest until their estimated cost covers the excess
+                if i in dropped:
+                    continue
+                dropped.add(i)
+                excess -= costs[i]
+                if excess <= 0:
+                    break
+            kept = [m for i, m in enumerate(msgs) if i not in dropped]
             ids = self._encode(kept)
-            if len(ids) + max_tokens <= window:
-                return kept, trimmed, ids
-            droppable = [i for i, m in enumerate(kept[:-1]) if m["role"] != "system"]
-            if not droppable:
-                break
-            del kept[droppable[0]]
-            trimmed += 1
         if len(ids) >= window:
             raise InputError(
                 f"the prompt is {len(ids)} tokens, which does not fit the model's context window of "
-                f"{window} tokens even after dropping {trimmed} older message(s); shorten the last message"
+                f"{window} tokens even after dropping {len(dropped)} older message(s); shorten the last message"
             )
-        return kept, trimmed, ids
+        return kept, len(dropped), ids
+
+    def _message_costs(self, msgs: list[dict[str, str]], total: int) -> list[int]:
+        """Tokens each message adds to the rendered prompt, from one tokenizer pass.
+
+        The rendered prompt is cut after each message's content; each piece (template markup +
+        content) is one message's cost, exact for templates that wrap each message on its own
+        (ChatML and most others). If a template rewrites contents, contents are counted alone
+        and the template's overhead is shared out evenly."""
+        text = self.render(msgs)
+        cuts, pos = [], 0
+        for m in msgs:
+            at = text.find(m["content"], pos)
+            if at < 0:
+                break
+            pos = at + len(m["content"])
+            cuts.append(pos)
+        if len(cuts) == len(msgs):
+            pieces = [text[a:b] for a, b in zip([0, *cuts[:-1]], cuts, strict=True)]
+            return [len(x) for x in self.tokenizer(pieces, add_special_tokens=False)["input_ids"]]
+        contents = [m["content"] for m in msgs]
+        counts = [len(x) for x in self.tokenizer(contents, add_special_tokens=False)["input_ids"]]
+        overhead = max(0, total - sum(counts)) // len(msgs)
+        return [c + overhead for c in counts]
 
     def _encode(self, msgs: list[dict[str, str]]) -> list[int]:
         return self.tokenizer(self.render(msgs), add_special_tokens=False)["input_ids"]
@@ -613,16 +657,19 @@ class Chat(Runner):
             history + [{"role": "user", "content": text}], conversation_id=cid, **options
         )
 
-        def save(result: ChatResult) -> None:
-            store.add(cid, "user", text)
-            meta = {"citations": result.citations} if result.citations else {}
-            store.add(
+        def save(result: ChatResult) -> None:  # both turns in one transaction
+            meta: dict[str, Any] = {
+                "finish_reason": result.finish_reason,
+                "completion_tokens": result.completion_tokens,
+            }
+            if result.citations:
+                meta["citations"] = result.citations
+            store.add_turns(
                 cid,
-                "assistant",
-                result.text,
-                finish_reason=result.finish_reason,
-                completion_tokens=result.completion_tokens,
-                **meta,
+                [
+                    {"role": "user", "content": text},
+                    {"role": "assistant", "content": result.text, "meta": meta},
+                ],
             )
 
         stream.on_done.append(save)

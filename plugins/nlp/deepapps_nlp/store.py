@@ -2,12 +2,16 @@
 
 Two tables: ``conversations`` (id, title, model, preset, created, updated) and ``messages``
 (conversation, position, role, content, created, meta JSON). A connection per call keeps it
-safe across threads (the server, the UI) and processes (WAL journal).
+safe across threads (the server, the UI) and processes (WAL journal). Every write is one
+``BEGIN IMMEDIATE`` transaction, so a message's position is read and used under the write
+lock: two writers never pick the same position, and an exchange (user + assistant turn) is
+saved whole or not at all.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 import uuid
@@ -18,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from deepapps import InputError
+
+ID_PREFIX = re.compile(r"[0-9a-f]{1,32}")  # ids are uuid4 hex (12 characters)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
@@ -80,25 +86,39 @@ class ConversationStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
+        with self._write() as db:
+            for statement in filter(str.strip, SCHEMA.split(";")):
+                db.execute(statement)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(str(self.path), timeout=30)
+        """A connection for reads (each statement on its own)."""
+        db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA foreign_keys=ON")
         try:
-            with db:
-                yield db
+            yield db
         finally:
             db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, holding SQLite's write lock from its first statement."""
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
 
     def create(
         self, title: str = "New conversation", model: str | None = None, preset: str | None = None
     ) -> str:
         cid = uuid.uuid4().hex[:12]
         now = time.time()
-        with self._connect() as db:
+        with self._write() as db:
             db.execute(
                 "INSERT INTO conversations VALUES (?, ?, ?, ?, ?, ?)",
                 (cid, title[:200], model, preset, now, now),
@@ -106,43 +126,54 @@ class ConversationStore:
         return cid
 
     def resolve(self, cid: str) -> str:
-        """The full id for ``cid`` or a unique prefix of it."""
+        """The full id for ``cid`` or a unique prefix of it (hex characters only: ``%`` or
+        ``_`` are not wildcards here)."""
         with self._connect() as db:
-            rows = db.execute("SELECT id FROM conversations WHERE id LIKE ?", (cid + "%",)).fetchall()
-        if len(rows) == 1:
-            return rows[0]["id"]
-        if not rows:
-            raise InputError(f"no conversation {cid!r}; see `deepapps chat list`")
-        raise InputError(f"conversation id {cid!r} is ambiguous ({len(rows)} match); give more characters")
+            return _resolve(db, cid)
 
     def add(self, cid: str, role: str, content: str, **meta: Any) -> None:
         """Append one message to conversation ``cid``."""
-        cid = self.resolve(cid)
+        self.add_turns(cid, [{"role": role, "content": content, "meta": meta}])
+
+    def add_turns(self, cid: str, turns: list[dict[str, Any]]) -> None:
+        """Append messages (``{"role", "content", "meta"?}``) in one transaction: all or none."""
         now = time.time()
-        with self._connect() as db:
+        with self._write() as db:
+            cid = _resolve(db, cid)
             (pos,) = db.execute(
                 "SELECT COALESCE(MAX(position) + 1, 0) FROM messages WHERE conversation = ?", (cid,)
             ).fetchone()
-            db.execute(
-                "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)",
-                (cid, pos, role, content, now, json.dumps(meta) if meta else None),
-            )
+            for offset, turn in enumerate(turns):
+                meta = turn.get("meta")
+                db.execute(
+                    "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        cid,
+                        pos + offset,
+                        turn["role"],
+                        turn["content"],
+                        now,
+                        json.dumps(meta) if meta else None,
+                    ),
+                )
             db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, cid))
 
     def rename(self, cid: str, title: str) -> None:
-        cid = self.resolve(cid)
-        with self._connect() as db:
+        with self._write() as db:
+            cid = _resolve(db, cid)
             db.execute("UPDATE conversations SET title = ? WHERE id = ?", (title[:200], cid))
 
     def get(self, cid: str) -> Conversation:
         """A conversation with all its messages (to resume it)."""
-        cid = self.resolve(cid)
         with self._connect() as db:
+            db.execute("BEGIN")  # one snapshot: the row and its messages agree
+            cid = _resolve(db, cid)
             row = db.execute("SELECT * FROM conversations WHERE id = ?", (cid,)).fetchone()
             msgs = db.execute(
                 "SELECT role, content, created, meta FROM messages WHERE conversation = ? ORDER BY position",
                 (cid,),
             ).fetchall()
+            db.execute("COMMIT")
         messages = [
             {
                 "role": m["role"],
@@ -167,7 +198,24 @@ class ConversationStore:
         return [Conversation(**dict(r)) for r in rows]
 
     def delete(self, cid: str) -> None:
-        cid = self.resolve(cid)
-        with self._connect() as db:
+        with self._write() as db:
+            cid = _resolve(db, cid)
             db.execute("DELETE FROM messages WHERE conversation = ?", (cid,))
             db.execute("DELETE FROM conversations WHERE id = ?", (cid,))
+
+
+def _resolve(db: sqlite3.Connection, cid: str) -> str:
+    prefix = cid.strip().lower() if isinstance(cid, str) else ""
+    if not ID_PREFIX.fullmatch(prefix):
+        raise InputError(
+            f"{cid!r} is not a conversation id: ids are hexadecimal, like 3f2a9c01b7de; "
+            "see `deepapps chat list`"
+        )
+    rows = db.execute(
+        "SELECT id FROM conversations WHERE substr(id, 1, ?) = ?", (len(prefix), prefix)
+    ).fetchall()
+    if len(rows) == 1:
+        return rows[0]["id"]
+    if not rows:
+        raise InputError(f"no conversation {cid!r}; see `deepapps chat list`")
+    raise InputError(f"conversation id {cid!r} is ambiguous ({len(rows)} match); give more characters")
