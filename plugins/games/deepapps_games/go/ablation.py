@@ -36,14 +36,9 @@ def run(
     channels: int = 32,
     lr: float = 2e-3,
 ) -> dict:
-    import torch
-    import torch.nn.functional as F
+    from deepapps.runtime import load_checkpoint, set_threads
 
-    from deepapps.runtime import load_checkpoint, seed_everything, set_threads
-
-    from .net import GoNet, NetConfig
     from .selfplay import Samples
-    from .train import train_step
 
     set_threads(1)
     t, _ = load_checkpoint(replay_path)
@@ -51,39 +46,13 @@ def run(
     cut = int(len(data) * (1 - holdout))
     train = Samples(data.x[:cut], data.pi[:cut], data.z[:cut], data.own[:cut])
     test = Samples(data.x[cut:], data.pi[cut:], data.z[cut:], data.own[cut:])
-    results: dict = {
-        "train_positions": cut,
-        "test_positions": len(test),
-        "steps": steps,
-        "batch": batch,
-        "runs": [],
-    }
+    results: dict = {"train_positions": cut, "test_positions": len(test), "steps": steps, "batch": batch,
+                     "runs": []}
     t0 = time.perf_counter()
     for seed in seeds:
         for own_w in (1.0, 0.0):
-            seed_everything(seed)
-            net = GoNet(NetConfig(blocks, channels, ownership=own_w > 0))
-            opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
-            rng = np.random.default_rng(seed)
-            for _ in range(steps):
-                idx = rng.integers(0, len(train), size=batch)
-                s = Samples(train.x[idx], train.pi[idx], train.z[idx], train.own[idx])
-                train_step(net, opt, s, rng, own_w)
-            net.eval()
-            with torch.inference_mode():
-                logits, v, _ = net(torch.from_numpy(test.x.astype(np.float32)))
-                vmse = float(F.mse_loss(v, torch.from_numpy(test.z)))
-                pce = float(-(torch.from_numpy(test.pi) * F.log_softmax(logits, 1)).sum(1).mean())
-                sign_acc = float(((v > 0) == (torch.from_numpy(test.z) > 0)).float().mean())
-            results["runs"].append(
-                {
-                    "seed": seed,
-                    "ownership": own_w > 0,
-                    "test_value_mse": round(vmse, 4),
-                    "test_policy_ce": round(pce, 4),
-                    "test_outcome_accuracy": round(sign_acc, 4),
-                }
-            )
+            net = _fit(train, seed, own_w, steps, batch, blocks, channels, lr)
+            results["runs"].append({"seed": seed, "ownership": own_w > 0, **_test_metrics(net, test)})
     for flag in (True, False):
         rs = [r for r in results["runs"] if r["ownership"] == flag]
         key = "with_ownership" if flag else "without_ownership"
@@ -93,6 +62,42 @@ def run(
         }
     results["seconds"] = round(time.perf_counter() - t0, 1)
     return results
+
+
+def _fit(train, seed: int, own_w: float, steps: int, batch: int, blocks: int, channels: int, lr: float):
+    """A fresh network trained on ``train`` (ownership head only when ``own_w`` > 0)."""
+    import torch
+
+    from deepapps.runtime import seed_everything
+
+    from .net import GoNet, NetConfig
+    from .selfplay import Samples
+    from .train import train_step
+
+    seed_everything(seed)
+    net = GoNet(NetConfig(blocks, channels, ownership=own_w > 0))
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    rng = np.random.default_rng(seed)
+    for _ in range(steps):
+        idx = rng.integers(0, len(train), size=batch)
+        train_step(net, opt, Samples(train.x[idx], train.pi[idx], train.z[idx], train.own[idx]), rng, own_w)
+    return net
+
+
+def _test_metrics(net, test) -> dict[str, float]:
+    """Value MSE, policy cross-entropy and outcome accuracy on the held-out positions."""
+    import torch
+    import torch.nn.functional as F
+
+    net.eval()
+    with torch.inference_mode():
+        logits, v, _ = net(torch.from_numpy(test.x.astype(np.float32)))
+        z = torch.from_numpy(test.z)
+        vmse = float(F.mse_loss(v, z))
+        pce = float(-(torch.from_numpy(test.pi) * F.log_softmax(logits, 1)).sum(1).mean())
+        sign_acc = float(((v > 0) == (z > 0)).float().mean())
+    return {"test_value_mse": round(vmse, 4), "test_policy_ce": round(pce, 4),
+            "test_outcome_accuracy": round(sign_acc, 4)}
 
 
 def run_pcr(

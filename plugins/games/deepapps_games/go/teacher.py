@@ -47,7 +47,7 @@ def teacher_games(
     randp = RandomPlayer()
     randp.rng = rng  # one random stream for the game's choices and its random moves
     players: dict[int, GnuGoPlayer] = {}
-    xs, moves, zs, owns, ids = [], [], [], [], []
+    cols: dict[str, list] = {"x": [], "move": [], "z": [], "own": [], "game": []}
     lengths = []
     black_wins = 0
     try:
@@ -56,49 +56,59 @@ def teacher_games(
             level = rng.choice(levels)
             if level not in players:
                 players[level] = GnuGoPlayer(level, size, komi, seed=seed * 101 + level, never_resign=True)
-            gnugo = players[level]
-            gnugo.reset()
-            board = Board(size, komi=komi)
-            recs: list[tuple[np.ndarray, int, int]] = []
-            n_open = rng.randint(0, opening)
-            ok = True
-            while not board.is_over():
-                if board.moves < n_open or rng.random() < eps:
-                    move = randp.genmove(board)
-                else:
-                    move = gnugo.genmove(board)
-                    recs.append((features(board), move, board.to_play))
-                gnugo.observe(board, move)  # tells GNU Go the random moves (its own it knows)
-                try:
-                    board.play(move)
-                except IllegalMoveError:  # rule mismatch (should not happen): drop the game
-                    ok = False
-                    break
-            if not ok or not recs:
+            played = _play_teacher_game(players[level], randp, rng, size, komi, opening, eps)
+            if played is None:
                 continue
-            winner = board.winner()
-            owner = np.asarray(board.area(), dtype=np.int8)
-            for x, m, col in recs:
-                xs.append(x.astype(np.uint8))
-                moves.append(m)
-                zs.append(1.0 if col == winner else -1.0)
-                owns.append(owner * col)
-                ids.append(game_offset + g)
+            board, recs = played
+            _record(cols, board, recs, game_offset + g)
             lengths.append(board.moves)
-            black_wins += winner == BLACK
+            black_wins += board.winner() == BLACK
             g += 1
     finally:
         for p in players.values():
             p.close()
     return {
-        "x": np.stack(xs),
-        "move": np.asarray(moves, np.int16),
-        "z": np.asarray(zs, np.float32),
-        "own": np.stack(owns).astype(np.int8),
-        "game": np.asarray(ids, np.int32),
+        "x": np.stack(cols["x"]),
+        "move": np.asarray(cols["move"], np.int16),
+        "z": np.asarray(cols["z"], np.float32),
+        "own": np.stack(cols["own"]).astype(np.int8),
+        "game": np.asarray(cols["game"], np.int32),
         "lengths": np.asarray(lengths, np.int32),
         "black_wins": np.asarray([black_wins], np.int32),
     }
+
+
+def _play_teacher_game(gnugo, randp, rng, size: int, komi: float, opening: int, eps: float):
+    """One GNU Go self-play game with random openings and moves; (board, [(planes, move, colour)])
+    for the moves GNU Go chose, or None when the game has to be dropped."""
+    gnugo.reset()
+    board = Board(size, komi=komi)
+    recs: list[tuple[np.ndarray, int, int]] = []
+    n_open = rng.randint(0, opening)
+    while not board.is_over():
+        if board.moves < n_open or rng.random() < eps:
+            move = randp.genmove(board)
+        else:
+            move = gnugo.genmove(board)
+            recs.append((features(board), move, board.to_play))
+        gnugo.observe(board, move)  # tells GNU Go the random moves (its own it knows)
+        try:
+            board.play(move)
+        except IllegalMoveError:  # rule mismatch (should not happen): drop the game
+            return None
+    return (board, recs) if recs else None
+
+
+def _record(cols: dict[str, list], board: Board, recs: list, game_id: int) -> None:
+    """Append a finished game's positions with their value and ownership targets."""
+    winner = board.winner()
+    owner = np.asarray(board.area(), dtype=np.int8)
+    for x, m, col in recs:
+        cols["x"].append(x.astype(np.uint8))
+        cols["move"].append(m)
+        cols["z"].append(1.0 if col == winner else -1.0)
+        cols["own"].append(owner * col)
+        cols["game"].append(game_id)
 
 
 def _chunk(args: tuple) -> dict[str, np.ndarray]:
@@ -121,35 +131,15 @@ def generate(
     """Generate ``games`` teacher games in ``workers`` processes; save them as safetensors."""
     import torch
 
-    from deepapps.runtime import progress, save_checkpoint
+    from deepapps.runtime import save_checkpoint
 
     if games < 1:
         raise InputError("--games must be at least 1")
     if not 5 <= size <= 19:
         raise InputError(f"--size must be 5..19, got {size}")
     t0 = time.perf_counter()
-    jobs = []
-    start = 0
-    i = 0
-    while start < games:
-        n = min(chunk, games - start)
-        jobs.append((n, size, komi, tuple(levels), opening, eps, seed * 10_007 + i, start))
-        start += n
-        i += 1
-    parts: list[dict[str, np.ndarray]] = []
-    bar = progress(total=games, desc="GNU Go games", unit="game", disable=not show_progress)
-    if workers <= 1:
-        for j in jobs:
-            parts.append(_chunk(j))
-            bar.update(j[0])
-    else:
-        import multiprocessing as mp
-
-        with mp.get_context("spawn").Pool(workers) as pool:
-            for p in pool.imap_unordered(_chunk, jobs):
-                parts.append(p)
-                bar.update(len(p["lengths"]))
-    bar.close()
+    jobs = _jobs(games, size, komi, levels, opening, eps, seed, chunk)
+    parts = _run_jobs(jobs, games, workers, show_progress)
     data = {k: np.concatenate([p[k] for p in parts]) for k in ("x", "move", "z", "own", "game")}
     lengths = np.concatenate([p["lengths"] for p in parts])
     black = int(sum(int(p["black_wins"][0]) for p in parts))
@@ -169,6 +159,35 @@ def generate(
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(out, {k: torch.from_numpy(v) for k, v in data.items()}, meta)
     return {**meta, "path": str(out), "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def _jobs(games, size, komi, levels, opening, eps, seed, chunk) -> list[tuple]:
+    """Chunks of at most ``chunk`` games, each with its own seed and game-id offset."""
+    jobs = []
+    for i, start in enumerate(range(0, games, chunk)):
+        n = min(chunk, games - start)
+        jobs.append((n, size, komi, tuple(levels), opening, eps, seed * 10_007 + i, start))
+    return jobs
+
+
+def _run_jobs(jobs: list[tuple], games: int, workers: int, show_progress: bool) -> list[dict[str, np.ndarray]]:
+    from deepapps.runtime import progress
+
+    parts: list[dict[str, np.ndarray]] = []
+    bar = progress(total=games, desc="GNU Go games", unit="game", disable=not show_progress)
+    if workers <= 1:
+        for j in jobs:
+            parts.append(_chunk(j))
+            bar.update(j[0])
+    else:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(workers) as pool:
+            for p in pool.imap_unordered(_chunk, jobs):
+                parts.append(p)
+                bar.update(len(p["lengths"]))
+    bar.close()
+    return parts
 
 
 def load_teacher(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -255,13 +274,10 @@ def pretrain(
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Fit a fresh network to teacher games (cosine learning rate); holds out whole games."""
-    import torch
-
-    from deepapps.runtime import progress, seed_everything, set_threads
+    from deepapps.runtime import seed_everything, set_threads
     from deepapps.runtime.training import MetricsLog
 
-    from .net import GoNet, NetConfig, count_params, save_net
-    from .train import train_step
+    from .net import GoNet, NetConfig
 
     set_threads(max(1, threads))
     seed_everything(seed)
@@ -269,54 +285,90 @@ def pretrain(
     paths = list(data_path) if isinstance(data_path, (list, tuple)) else [data_path]
     data, meta = load_many(paths)
     size = int(meta["size"])
-    n2 = size * size
-    games = np.unique(data["game"])
-    held = set(rng.choice(games, size=max(1, int(len(games) * holdout)), replace=False).tolist())
-    is_held = np.fromiter((g in held for g in data["game"]), bool, len(data["game"]))
-    train_idx, held_idx = np.flatnonzero(~is_held), np.flatnonzero(is_held)
+    train_idx, held_idx, held_games = _hold_out_games(data, holdout, rng)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     net = GoNet(NetConfig(blocks, channels, True))
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
-    )
+    opt, sched = _cosine_adamw(net, lr, weight_decay, steps)
     log = MetricsLog(out)
-    t0 = time.perf_counter()
-    bar = progress(total=steps, desc="pretraining on GNU Go games", unit="step", disable=not show_progress)
-    run: list[dict[str, float]] = []
-    for step in range(1, steps + 1):
-        idx = train_idx[rng.integers(0, len(train_idx), size=batch)]
-        run.append(train_step(net, opt, _batch(data, idx, n2), rng, ownership_weight))
-        sched.step()
-        bar.update(1)
-        if step % eval_every == 0 or step == steps:
-            row = {
-                "step": step,
-                "epochs": round(step * batch / len(train_idx), 2),
-                "minutes": round((time.perf_counter() - t0) / 60, 2),
-                **{k: round(float(np.mean([d[k] for d in run])), 4) for k in run[-1]},
-                **{f"held_out_{k}": v for k, v in held_out_metrics(net, data, held_idx, n2).items()},
-            }
-            run = []
-            log.log(**row)
-            bar.set_postfix(top1=row["held_out_move_top1"], vmse=row["held_out_value_mse"])
-    bar.close()
+    fit = _Fit(data, train_idx, held_idx, size * size, batch, ownership_weight, eval_every)
+    fit.run(net, opt, sched, rng, steps, log, show_progress)
     log.plot(x="step", title=f"go {size}x{size}: pretraining on GNU Go games")
-    final = log.rows[-1]
     info = {
         "size": size,
         "komi": meta["komi"],
         "stage": "supervised on GNU Go self-play games",
         "teacher_data": {k: meta[k] for k in ("levels", "games", "positions", "opening", "eps", "seed")},
-        "pretrain": {"steps": steps, "batch": batch, "lr": lr, "held_out_games": len(held)},
+        "pretrain": {"steps": steps, "batch": batch, "lr": lr, "held_out_games": held_games},
     }
+    return _save_pretrained(out, net, info, log.rows[-1], len(train_idx), len(held_idx))
+
+
+def _hold_out_games(data: dict[str, np.ndarray], holdout: float, rng) -> tuple[np.ndarray, np.ndarray, int]:
+    """Position indices for training and held out; whole games are held out (no leak between them)."""
+    games = np.unique(data["game"])
+    held = set(rng.choice(games, size=max(1, int(len(games) * holdout)), replace=False).tolist())
+    is_held = np.fromiter((g in held for g in data["game"]), bool, len(data["game"]))
+    return np.flatnonzero(~is_held), np.flatnonzero(is_held), len(held)
+
+
+def _cosine_adamw(net, lr: float, weight_decay: float, steps: int):
+    """AdamW with 100 warm-up steps, then a cosine decay to zero at ``steps``."""
+    import torch
+
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
+    )
+    return opt, sched
+
+
+class _Fit:
+    """The pretraining loop: random minibatches of training positions, held-out metrics every so often."""
+
+    def __init__(self, data, train_idx, held_idx, n2: int, batch: int, ownership_weight: float, eval_every: int):
+        self.data, self.train_idx, self.held_idx, self.n2 = data, train_idx, held_idx, n2
+        self.batch, self.ownership_weight, self.eval_every = batch, ownership_weight, eval_every
+
+    def run(self, net, opt, sched, rng, steps: int, log, show_progress: bool) -> None:
+        from deepapps.runtime import progress
+
+        from .train import train_step
+
+        t0 = time.perf_counter()
+        bar = progress(total=steps, desc="pretraining on GNU Go games", unit="step", disable=not show_progress)
+        run: list[dict[str, float]] = []
+        for step in range(1, steps + 1):
+            idx = self.train_idx[rng.integers(0, len(self.train_idx), size=self.batch)]
+            run.append(train_step(net, opt, _batch(self.data, idx, self.n2), rng, self.ownership_weight))
+            sched.step()
+            bar.update(1)
+            if step % self.eval_every == 0 or step == steps:
+                row = self.row(net, step, run, t0)
+                run = []
+                log.log(**row)
+                bar.set_postfix(top1=row["held_out_move_top1"], vmse=row["held_out_value_mse"])
+        bar.close()
+
+    def row(self, net, step: int, run: list[dict[str, float]], t0: float) -> dict[str, float]:
+        return {
+            "step": step,
+            "epochs": round(step * self.batch / len(self.train_idx), 2),
+            "minutes": round((time.perf_counter() - t0) / 60, 2),
+            **{k: round(float(np.mean([d[k] for d in run])), 4) for k in run[-1]},
+            **{f"held_out_{k}": v for k, v in held_out_metrics(net, self.data, self.held_idx, self.n2).items()},
+        }
+
+
+def _save_pretrained(out: Path, net, info: dict, final: dict, n_train: int, n_held: int) -> dict[str, Any]:
+    from .net import count_params, save_net
+
     save_net(out / "model.safetensors", net, info)
     return {
         "model": str(out / "model.safetensors"),
         "params": count_params(net),
-        "train_positions": int(len(train_idx)),
-        "held_out_positions": int(len(held_idx)),
+        "train_positions": int(n_train),
+        "held_out_positions": int(n_held),
         "held_out": {k.replace("held_out_", ""): v for k, v in final.items() if k.startswith("held_out_")},
         "minutes": final["minutes"],
         "metrics": str(out / "metrics.jsonl"),
