@@ -144,6 +144,8 @@ class Option:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise self._error(f"expected a finite number, got {value!r}")
             value = float(value)
+        if kind == "str" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)  # e.g. class ids given as numbers from Python
         if kind == "str" and not isinstance(value, str):
             raise self._error(f"expected text, got {type(value).__name__}")
         if kind == "path":
@@ -301,6 +303,7 @@ def help_text(options: Sequence[Option]) -> str:
         if not o.cli:
             continue
         default = "" if o.default is None else f" [default: {_show(o.default)}]"
-        head = f"  {o.flag} {o.describe_type().upper() if o.type != 'bool' else ''}".rstrip()
+        kind = "" if o.type == "bool" else (o.describe_type() if o.choices else o.describe_type().upper())
+        head = f"  {o.flag} {kind}".rstrip()
         lines.append(f"{head}\n      {o.help}{default}{' (load time)' if o.when == LOAD else ''}")
     return "\n".join(lines) if lines else "  (this task declares no options)"

@@ -29,7 +29,7 @@ def describe_input(item: Any) -> str:
     """A short name for an input: its path, or its kind and size."""
     if isinstance(item, (str, os.PathLike)):
         text = os.fspath(item)
-        return text if len(text) <= 80 else text[:77] + "..."
+        return text if len(text) <= 80 else "..." + text[-77:]  # keep the file name
     size = getattr(item, "size", None)
     if type(item).__module__.startswith("PIL") and isinstance(size, tuple):
         return f"<image {size[0]}x{size[1]}>"

@@ -50,3 +50,28 @@ def test_detection_page_sample_photo_filter_and_video():
     at.button(key="det_video_go").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("6 frames tracked" in s.value for s in at.success), [s.value for s in at.success]
+
+
+def test_detection_page_refuses_a_pickled_weights_file(tmp_path, monkeypatch):
+    """The weights box must not unpickle a .pt unless the user ticks that they trust it."""
+    import torch
+    from streamlit.testing.v1 import AppTest
+
+    from deepapps_ui.widgets import OTHER_MODEL
+
+    marker = tmp_path / "pwned.txt"
+
+    class CreatesFile:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    evil = tmp_path / "weights.pt"
+    torch.save({"model": CreatesFile()}, evil)
+    at = AppTest.from_function(_page, default_timeout=APP_TIMEOUT)
+    at.run()
+    at.selectbox(key="det_model").set_value(OTHER_MODEL).run()
+    at.text_input(key="det_model-other").set_value(str(evil)).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.checkbox(key="det_trust_weights").value is False
+    assert any("--trust-weights" in e.value for e in at.error), [e.value for e in at.error]
+    assert not marker.exists()

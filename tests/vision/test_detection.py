@@ -13,8 +13,11 @@ from PIL import Image
 
 import deepapps
 from deepapps.errors import CheckpointError, InputError
+from deepapps.resolution import resolve_model
+from deepapps_vision import Detector
 from deepapps_vision.common.video import read_frames, write_video
-from deepapps_vision.detection.detector import Detection, DetectionResult, Detector
+from deepapps_vision.detection.loading import UntrustedWeightsError
+from deepapps_vision.detection.results import Detection, DetectionResult
 from deepapps_vision.scenes import CLASSES, generate, load_split, read_labels
 
 
@@ -46,7 +49,7 @@ def tiny_run(tiny_data, tmp_path_factory):
 @pytest.fixture(scope="module")
 def det():
     """The bundled model (yolo11n-half-scenes)."""
-    return Detector(conf=0.25)
+    return Detector(device="cpu", conf=0.25)
 
 
 @pytest.fixture(scope="module")
@@ -77,10 +80,10 @@ def test_fine_tuning_starts_from_the_given_weights(tiny_run, tiny_data, tmp_path
     """A .safetensors start must be trained further, not silently replaced by a fresh model."""
     import torch
 
-    from deepapps_vision.detection.train import _start_model, train
+    from deepapps_vision.detection.train import start_model, train
 
     out, _ = tiny_run
-    start, _ = _start_model(str(out / "model.safetensors"), "yolo11n.yaml")
+    start, _ = start_model(resolve_model("object-detection", out / "model.safetensors"), "yolo11n.yaml")
     assert start.ckpt, "without a checkpoint ultralytics rebuilds the model from its yaml"
     before = {k: v.clone() for k, v in start.model.state_dict().items()}
     summary = train(
@@ -105,12 +108,18 @@ def test_fine_tuning_starts_from_the_given_weights(tiny_run, tiny_data, tmp_path
     assert torch.allclose(after[key].float(), before[key].float(), atol=1e-2)
 
 
-def test_tiny_model_predicts_and_user_pt_goes_through_ultralytics(tiny_run, tiny_data):
+def test_tiny_model_predicts_and_its_pickle_needs_trust(tiny_run, tiny_data):
+    """Training's own best.pt is a pickle: refused unless trusted, then equal to the safetensors copy."""
     out, summary = tiny_run
     image = next((tiny_data.parent / "images" / "train").glob("*.jpg"))
-    a = Detector(out / "model.safetensors", conf=0.001)(image)
-    b = Detector(summary["ultralytics_weights"], conf=0.001, imgsz=64)(image)  # a user .pt file
+    with pytest.raises(UntrustedWeightsError, match="--trust-weights"):
+        Detector(summary["ultralytics_weights"], device="cpu")
+    safe = Detector(out / "model.safetensors", device="cpu", conf=0.001)
+    trusted = Detector(summary["ultralytics_weights"], device="cpu", trust_weights=True, conf=0.001)
+    assert safe.imgsz == trusted.imgsz == 64  # the training size, read from each file
+    a, b = safe(image), trusted(image)
     assert a.width == 64 and b.width == 64
+    assert len(a.detections) == len(b.detections) > 0
     np.testing.assert_allclose(a.xyxy[:5], b.xyxy[:5], atol=0.5)  # same weights: fp16 copy vs fp32 .pt
 
 
@@ -129,7 +138,7 @@ def test_tiny_evaluate_report(tiny_run, tiny_data):
 def test_bundled_model_agrees_with_ultralytics_val(det):
     from deepapps_vision.detection.evaluate import evaluate
 
-    report = evaluate(None, "scenes", "test", 12, "cpu", n=20, size=320, progress=False)
+    report = evaluate(None, "scenes", "test", 12, "cpu", scene_count=20, scene_size=320, progress=False)
     m = report.metrics
     assert report.n == 2  # 20 scenes -> indices 9 and 19 are test
     # two images make AP coarse; on the full 150-image test split the gap is measured in
@@ -209,14 +218,15 @@ def test_json_plot_and_filters(det, scene_images):
     assert by_id.class_names == only.class_names
     with pytest.raises(InputError, match="not one of this model's classes"):
         det(scene_images[0], classes=["giraffe"])
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match="--conf: 1.5 is above the maximum 1"):
         det(scene_images[0], conf=1.5)
-    with pytest.raises(InputError, match="unknown object-detection option.*cnf"):
+    with pytest.raises(InputError, match="unknown option --cnf .*did you mean --conf"):
         det(scene_images[0], cnf=0.3)  # a typo is refused, not ignored
-    with pytest.raises(InputError, match="unknown object-detection option"):
+    with pytest.raises(InputError, match="unknown option --iuo .*did you mean --iou"):
         det([scene_images[0], scene_images[1]], iuo=0.5)  # refused once, not per file
-    with pytest.raises(InputError, match="stride apply to video inputs only"):
-        det.run_one(scene_images[0], stride=2)
+    assert det(scene_images[0], stride=2).ok  # video options do not apply to images
+    with pytest.raises(InputError, match="track=True needs a video"):
+        det(scene_images[0], track=True)
 
 
 def test_folder_and_batch_with_a_bad_file(det, scene_images, tmp_path):
@@ -303,15 +313,20 @@ def test_track_video_writes_annotated_video_and_counts(det, scene_images, tmp_pa
     frames = [np.asarray(Image.open(p).convert("RGB")) for p in scene_images[:2]]
     clip = write_video(tmp_path / "clip.mp4", [frames[0]] * 4 + [frames[1]] * 4, fps=4)
     out = tmp_path / "tracked.mp4"
-    v = det(clip, track=True, video_out=out)
+    v = det(clip, track=True, out=out)
     assert v.tracked and v.frames == 8 and len(v.detections_per_frame) == 8
     assert out.exists() and len(list(read_frames(out))) == 8
     assert all(isinstance(n, int) and n >= 1 for n in v.counts.values())
     d = json.loads(v.to_json())
     assert d["counts"] == v.counts and d["output"] == str(out)
     assert v.plot().size == (320, 320)
-    plain = det(clip, video_out=tmp_path / "plain.mp4")
-    assert not plain.tracked and plain.frames == 8
+    plain = det(clip, out=tmp_path, stride=2)  # a folder: named after the input, never overwriting
+    again = det(clip, out=tmp_path, max_frames=3)
+    assert not plain.tracked and plain.frames == 4 and again.frames == 3
+    assert (
+        Path(plain.output).name == "clip_annotated.mp4" and Path(again.output).name == "clip_annotated-1.mp4"
+    )
+    assert set(v.timings) == {"load", "per_frame", "total"}
 
 
 def test_onnx_export_matches_pytorch(det, scene_images, tmp_path):
@@ -326,13 +341,13 @@ def test_onnx_export_matches_pytorch(det, scene_images, tmp_path):
 
 
 # offline set-up and CLI -----------------------------------------------------------------
-def test_ultralytics_offline_setup():
+def test_training_font_is_in_place():
+    """ultralytics looks for Arial.ttf online when training plots; a local copy ends the attempt."""
     import os
 
     from deepapps_vision.detection import ultra
 
     ultra.setup()
-    assert os.environ["YOLO_OFFLINE"] == "1"
     font = Path(os.environ["YOLO_CONFIG_DIR"]) / "Ultralytics" / "Arial.ttf"
     assert font.stat().st_size > 100_000
 
@@ -359,9 +374,9 @@ def test_cli_run_and_eval_json(scene_images):
             "--device",
             "cpu",
             "--json",
-            "--n",
+            "--scene-count",
             "20",
-            "--size",
+            "--scene-size",
             "320",
         ],
     )

@@ -1,7 +1,9 @@
 """Video in and out for vision tasks (OpenCV), with errors a user can act on.
 
-Frames are RGB ``uint8`` numpy arrays. ``read_frames`` checks that the file opens and
-yields at least one frame; ``VideoWriter`` writes mp4 (``mp4v``).
+Frames are RGB ``uint8`` numpy arrays. ``read_frames`` checks that the file opens, yields at
+least one frame, and that a frame is no larger than the image pixel cap (``DEEPAPPS_MAX_PIXELS``,
+the same limit images have: a crafted header cannot make every frame a giant allocation);
+``VideoWriter`` writes mp4 (``mp4v``).
 """
 
 from __future__ import annotations
@@ -14,8 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from deepapps.errors import InputError
-
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
+from deepapps.inputs import VIDEO_SUFFIXES  # the core's list: what `deepapps run` accepts as a video
 
 
 def is_video(path: str | os.PathLike) -> bool:
@@ -41,12 +42,16 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         raise InputError(f"video {p}: file is empty (0 bytes)")
     cap = cv2.VideoCapture(str(p))
     try:
+        declared = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        if cap.isOpened() and min(declared) > 0:  # the container's frame size, checked before decoding
+            check_frame_size(*declared, p)
         ok, frame = cap.read() if cap.isOpened() else (False, None)
         if not ok or frame is None:
             raise InputError(
                 f"video {p}: cannot be decoded (no readable frame); is it a real video? "
                 f"supported containers: {', '.join(sorted(VIDEO_SUFFIXES))}"
             )
+        check_frame_size(frame.shape[1], frame.shape[0], p)
         fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
         return VideoInfo(
             fps=fps if 0 < fps < 1000 else 25.0,
@@ -58,13 +63,24 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         cap.release()
 
 
+def check_frame_size(width: int, height: int, label: str | os.PathLike) -> None:
+    """Refuse frames over the image pixel cap (``DEEPAPPS_MAX_PIXELS``, default 64 MP)."""
+    from deepapps.runtime.images import check_frame_pixels
+
+    check_frame_pixels(width, height, f"video {label}")
+
+
 def read_frames(
     path: str | os.PathLike, max_frames: int | None = None, stride: int = 1
 ) -> Iterator[np.ndarray]:
     """RGB frames of a video (every ``stride``-th, at most ``max_frames``)."""
     import cv2
 
-    probe(path)
+    if int(stride) < 1:
+        raise InputError(f"video {path}: stride must be a whole number of at least 1, got {stride}")
+    if max_frames is not None and int(max_frames) < 1:
+        raise InputError(f"video {path}: max_frames must be at least 1, got {max_frames}")
+    info = probe(path)
     cap = cv2.VideoCapture(str(path))
     try:
         i = kept = 0
@@ -72,6 +88,8 @@ def read_frames(
             ok, frame = cap.read()
             if not ok:
                 break
+            if frame.shape[:2] != (info.height, info.width):
+                check_frame_size(frame.shape[1], frame.shape[0], path)
             if i % stride == 0:
                 kept += 1
                 yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)

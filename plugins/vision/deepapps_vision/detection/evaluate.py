@@ -15,7 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from deepapps.errors import InputError
+from deepapps.resolution import ModelRef
 from deepapps.results import EvalReport
+
+from .specs import EVAL_OPTIONS, TASK
+
+_DEFAULTS = {o.name: o.default for o in EVAL_OPTIONS}  # the declaration is the one source of defaults
 
 
 def split_images(data_yaml: Path, split: str) -> list[Path]:
@@ -54,78 +59,89 @@ def class_names(data_yaml: Path) -> dict[int, str]:
 
 
 def evaluate(
-    model: Any = None,
+    model: ModelRef | str | None,
     dataset: str | None = "scenes",
     split: str = "test",
     limit: int | None = None,
     device: str = "cpu",
+    precision: str = "fp32",
     *,
-    imgsz: int | None = None,
-    conf: float = 0.001,
-    iou: float = 0.7,
-    ultralytics_val: bool = True,
-    progress: bool = True,
-    **options: Any,
+    conf: float = _DEFAULTS["conf"],
+    iou: float = _DEFAULTS["iou"],
+    imgsz: int | None = _DEFAULTS["imgsz"],
+    ultralytics_val: bool = _DEFAULTS["ultralytics_val"],
+    scene_count: int = _DEFAULTS["scene_count"],
+    scene_seed: int = _DEFAULTS["scene_seed"],
+    scene_size: int = _DEFAULTS["scene_size"],
+    trust_weights: bool = _DEFAULTS["trust_weights"],
+    progress: bool = _DEFAULTS["progress"],
 ) -> EvalReport:
-    """mAP50 and mAP50-95 of ``model`` on ``split`` of ``dataset`` (default: scenes test split)."""
-    from deepapps.runtime.progress import progress as bar
+    """mAP50 and mAP50-95 of ``model`` on ``split`` of ``dataset`` (default: the scenes test split)."""
+    import deepapps
 
-    from ..scenes.dataset import read_labels
-    from .detector import Detector
-    from .metrics import ImageBoxes, detection_map
     from .train import resolve_data
 
     t0 = time.perf_counter()
-    data = resolve_data(dataset, **options)
-    images = split_images(data, split)
-    if limit:
-        images = images[: int(limit)]
+    data = resolve_data(dataset, scene_count, scene_seed, scene_size)
+    images = split_images(data, split)[: limit or None]
     if not images:
         raise InputError(f"{data}: split {split!r} has no images")
-    names = class_names(data)
-    detector = Detector(model, device, conf=conf, iou=iou, imgsz=imgsz, max_det=300)
-    if set(detector.names.values()) != set(names.values()):
-        raise InputError(
-            f"model classes {sorted(detector.names.values())} differ from dataset classes {sorted(names.values())}"
-        )
-    preds, gts = [], []
-    for path in bar(images, total=len(images), desc=f"evaluating {split}", unit="img", disable=not progress):
-        result = detector.run_one(path)
-        preds.append(ImageBoxes(result.xyxy, result.class_ids, result.conf))
-        label = Path(*[("labels" if p == "images" else p) for p in path.parts]).with_suffix(".txt")
-        cls, boxes = read_labels(label, result.width, result.height)
-        gts.append(ImageBoxes(boxes, cls))
-    ours = detection_map(preds, gts, detector.names)
-    seconds_ours = time.perf_counter() - t0
-
+    settings = {"conf": conf, "iou": iou, "imgsz": imgsz, "max_det": 300}
+    detector = deepapps.load(TASK, model, device, precision, trust_weights=trust_weights, **settings)
+    _check_classes(detector.names, class_names(data))
+    ours = _our_map(detector, images, split, progress)
+    settings.update(
+        imgsz=imgsz or detector.imgsz, data=str(data), evaluator_seconds=round(time.perf_counter() - t0, 1)
+    )
     metrics: dict[str, Any] = {"mAP50": round(ours["mAP50"], 4), "mAP50-95": round(ours["mAP50-95"], 4)}
-    extra: dict[str, Any] = {
-        "per_class": ours["per_class"],
-        "instances": ours["instances"],
-        "imgsz": detector.imgsz,
-        "conf": conf,
-        "iou": iou,
-        "data": str(data),
-        "evaluator_seconds": round(seconds_ours, 1),
-    }
     if ultralytics_val:
-        val = _ultralytics_val(detector, data, images, split)
+        val = _ultralytics_val(
+            detector, data, images, split, {k: settings[k] for k in ("conf", "iou", "imgsz")}
+        )
         metrics["ultralytics_mAP50"] = round(val["mAP50"], 4)
         metrics["ultralytics_mAP50-95"] = round(val["mAP50-95"], 4)
         metrics["abs_diff_mAP50-95"] = round(abs(val["mAP50-95"] - ours["mAP50-95"]), 4)
     return EvalReport(
-        task="object-detection",
+        task=TASK,
         model=detector.model_name,
         dataset=str(dataset or "scenes"),
         split=split,
         n=len(images),
         metrics=metrics,
         seconds=time.perf_counter() - t0,
-        extra=extra,
+        extra={"per_class": ours["per_class"], "instances": ours["instances"], **settings},
     )
 
 
-def _ultralytics_val(detector: Any, data: Path, images: list[Path], split: str) -> dict[str, float]:
+def _check_classes(model_names: dict[int, str], data_names: dict[int, str]) -> None:
+    if set(model_names.values()) != set(data_names.values()):
+        raise InputError(
+            f"model classes {sorted(model_names.values())} differ from dataset classes {sorted(data_names.values())}"
+        )
+
+
+def _our_map(detector: Any, images: list[Path], split: str, progress: bool) -> dict[str, Any]:
+    """The Detector (the path users call) image by image, scored by deepapps' own evaluator."""
+    import torchvision  # noqa: F401  ultralytics then uses its NMS kernel: faster at conf 0.001
+
+    from deepapps.runtime.progress import progress as bar
+
+    from ..scenes.dataset import read_labels
+    from .metrics import ImageBoxes, detection_map
+
+    preds, gts = [], []
+    for path in bar(images, total=len(images), desc=f"evaluating {split}", unit="img", disable=not progress):
+        result = detector(path)
+        preds.append(ImageBoxes(result.xyxy, result.class_ids, result.conf))
+        label = Path(*[("labels" if p == "images" else p) for p in path.parts]).with_suffix(".txt")
+        cls, boxes = read_labels(label, result.width, result.height)
+        gts.append(ImageBoxes(boxes, cls))
+    return detection_map(preds, gts, detector.names)
+
+
+def _ultralytics_val(
+    detector: Any, data: Path, images: list[Path], split: str, settings: dict[str, Any]
+) -> dict[str, float]:
     """ultralytics' own validator on exactly ``images`` (a temporary data yaml listing them)."""
     import yaml
 
@@ -136,25 +152,18 @@ def _ultralytics_val(detector: Any, data: Path, images: list[Path], split: str) 
         cfg = {"path": tmp, "train": str(listing), "val": str(listing), "names": names}
         cfg_path = Path(tmp) / "data.yaml"
         cfg_path.write_text(yaml.safe_dump(cfg))
-        from . import ultra
-
-        model = (
-            ultra.load_safetensors(detector.yolo.overrides["model"])
-            if str(detector.yolo.overrides.get("model", "")).endswith(".safetensors")
-            else detector.yolo
-        )
+        model = detector.fresh_yolo()  # val fuses and re-devices the network: keep the shared one intact
         with contextlib.redirect_stdout(sys.stderr):
             m = model.val(
                 data=str(cfg_path),
                 split="val",
-                imgsz=detector.imgsz,
                 batch=8,
-                conf=detector.defaults["conf"],
-                iou=detector.defaults["iou"],
-                device=detector._ultra_device,
+                device=detector.ultra_device,
+                half=detector.precision == "fp16",
                 plots=False,
                 verbose=False,
                 project=tmp,
                 name="val",
+                **settings,
             )
     return {"mAP50": float(m.box.map50), "mAP50-95": float(m.box.map)}

@@ -15,15 +15,42 @@ from pathlib import Path
 from typing import Any
 
 from deepapps.errors import InputError
+from deepapps.resolution import ModelRef
+
+from .specs import SCENE_OPTIONS, TASK, TRAIN_OPTIONS
+
+_DEFAULTS = {o.name: o.default for o in TRAIN_OPTIONS}
+_SCENES = {o.name: o.default for o in SCENE_OPTIONS}
+# declared options that go to ultralytics' train() unchanged when set
+ULTRALYTICS_ARGS = (
+    "epochs",
+    "imgsz",
+    "batch",
+    "nbs",
+    "patience",
+    "seed",
+    "optimizer",
+    "lr0",
+    "warmup_epochs",
+    "close_mosaic",
+    "mosaic",
+    "cache",
+    "val",
+    "plots",
+)
 
 
-def resolve_data(dataset: str | None, **options: Any) -> Path:
-    """A data yaml path: ``scenes`` (generated/reused with n, seed, size options) or a yaml file."""
+def resolve_data(
+    dataset: str | None,
+    scene_count: int = _SCENES["scene_count"],
+    scene_seed: int = _SCENES["scene_seed"],
+    scene_size: int = _SCENES["scene_size"],
+) -> Path:
+    """A data yaml path: ``scenes`` (generated or reused with the scene options) or a YOLO data yaml."""
     if dataset in (None, "scenes"):
         from deepapps_vision.scenes import generate
 
-        gen = {k: options[k] for k in ("n", "seed", "size") if k in options}
-        return generate(**gen)
+        return generate(scene_count, seed=scene_seed, size=scene_size)
     path = Path(dataset)
     if path.is_dir() and (path / "data.yaml").exists():
         return path / "data.yaml"
@@ -35,156 +62,172 @@ def resolve_data(dataset: str | None, **options: Any) -> Path:
     )
 
 
-def _start_model(model: Any, arch: str):
-    """YOLO to train: a ModelSpec/None means a fresh ``arch``; a path means those weights or yaml."""
-    from deepapps.registry import registry
-
+def start_model(
+    model: ModelRef | None, arch: str, trust_weights: bool = False, out: Path | None = None
+) -> tuple[Any, str]:
+    """The YOLO to train and what it started from: a fresh ``arch`` (no model), an architecture
+    yaml, or weights to fine-tune (pickled ones only with ``trust_weights``). A checked copy of an
+    architecture is kept in ``out`` (the trainer reads the file again)."""
     from . import ultra
+    from .loading import load_yolo, weights_kind
 
-    if model is None or not isinstance(model, (str, Path)):
-        packaged = Path(__file__).parent / arch  # architectures that ship with deepapps (yolo11n-half.yaml)
-        return ultra.yolo(packaged if packaged.is_file() else arch), arch
-    text = str(model)
-    if registry.has_model(text):  # fine-tune a registered model
-        from deepapps.runtime.pull import model_path
-
-        text = str(model_path(registry.model(text)))
-    if text.endswith(".safetensors"):
-        start = ultra.load_safetensors(text)
+    if model is None:
+        return ultra.architecture(arch, keep_in=out), arch
+    if weights_kind(Path(model.name if model.kind == "path" else model.path)) == "yaml":
+        return ultra.architecture(model.local_path or model.name, keep_in=out), model.name
+    start = load_yolo(model, trust_weights)
+    if not start.ckpt:
         # ultralytics fine-tunes from the loaded weights only when the model carries a checkpoint;
         # without one it would silently rebuild a fresh model from the yaml
         start.ckpt = {"model": start.model}
-        return start, text
-    return ultra.yolo(text), text
+    return start, model.name
+
+
+class _EpochLog:
+    """ultralytics callbacks -> metrics.jsonl rows, a progress bar, and the final validation's metrics."""
+
+    def __init__(self, out: Path, epochs: int, progress: bool) -> None:
+        from deepapps.runtime.progress import progress as bar
+        from deepapps.runtime.training import MetricsLog
+
+        self.log = MetricsLog(out)
+        self.bar = bar(total=epochs, desc="training epochs", unit="epoch", disable=not progress)
+        self.final: dict[str, Any] = {}
+        self.in_epoch = False
+
+    def on_train_epoch_start(self, trainer: Any) -> None:
+        self.in_epoch = True
+
+    def on_fit_epoch_end(self, trainer: Any) -> None:
+        metrics = {_metric_name(k): round(float(v), 5) for k, v in (trainer.metrics or {}).items()}
+        if not self.in_epoch:  # ultralytics' final_eval of best.pt, after the last epoch
+            self.final.update(metrics)
+            return
+        self.in_epoch = False
+        losses = trainer.label_loss_items(trainer.tloss, prefix="train")
+        row = {
+            "epoch": trainer.epoch + 1,
+            **{k.replace("/", "_"): round(float(v), 5) for k, v in losses.items()},
+        }
+        row.update({k.replace("/", "_"): v for k, v in metrics.items()})
+        self.log.log(**row)
+        if self.bar.total != trainer.epochs:
+            self.bar.total = trainer.epochs
+        self.bar.update(1)
+        self.bar.set_postfix(mAP50_95=row.get("mAP50-95"), mAP50=row.get("mAP50"))
+
+    def attach(self, yolo: Any, workers: int | None) -> None:
+        yolo.add_callback("on_train_epoch_start", self.on_train_epoch_start)
+        yolo.add_callback("on_fit_epoch_end", self.on_fit_epoch_end)
+        if workers is not None:
+
+            def keep_workers(trainer: Any) -> None:
+                trainer.args.workers = workers  # undo ultralytics' `workers = 0` on CPU (trainer init)
+
+            yolo.add_callback("on_pretrain_routine_start", keep_workers)
+
+
+def _metric_name(key: str) -> str:
+    return key.replace("metrics/", "").replace("(B)", "")
+
+
+def ultralytics_args(
+    data: Path, out: Path, device: str, workers: int | None, hours: float | None, options: dict[str, Any]
+) -> dict[str, Any]:
+    """The keyword arguments of ultralytics' ``train`` for the declared options (unset ones left out)."""
+    from .loading import ultra_device
+
+    args = {k: options[k] for k in ULTRALYTICS_ARGS if options.get(k) is not None}
+    args.update(
+        data=str(data),
+        workers=2 if workers is None else workers,  # None: 2 on GPU, ultralytics' 0 on CPU
+        device=ultra_device(device),
+        project=str(out.resolve()),
+        name="ultralytics",
+        exist_ok=True,
+        deterministic=True,
+        amp=False,  # ultralytics' AMP check downloads a model; fp32 training (fp16 is refused above)
+        verbose=False,
+    )
+    if hours:
+        args["time"] = float(hours)
+    return args
 
 
 def train(
-    model: Any = None,
+    model: ModelRef | None = None,
     dataset: str | None = "scenes",
     out_dir: str | Path = "runs/train/object-detection",
     device: str = "cpu",
-    *,
-    arch: str = "yolo11n.yaml",
-    epochs: int = 30,
-    imgsz: int = 320,
-    batch: int = 16,
-    workers: int | None = None,
-    hours: float | None = None,
-    patience: int = 100,
-    seed: int = 0,
-    plots: bool = True,
-    progress: bool = True,
+    precision: str = "fp32",
     **options: Any,
 ) -> dict[str, Any]:
     """Train a detector; returns a JSON-able summary (final metrics, paths, seconds).
 
-    ``workers``: data-loading processes. ultralytics forces 0 on CPU (loading then runs between
-    training steps); an explicit number is honoured on CPU too, which pays off for small models
-    whose steps are short next to the mosaic augmentation (``None``: ultralytics' 0 on CPU, 2 on GPU).
-    ``hours`` caps training by wall time (ultralytics' ``time``: the schedule is re-fit to the
-    time after the first epoch). Other options pass to ``ultralytics`` ``train`` (e.g. ``lr0``).
+    ``options`` are the declared train options (``deepapps train object-detection --help``): the core
+    passes every one, checked; from Python, unknown names are refused and missing ones take the
+    declared defaults. ``workers`` is honoured on CPU too (ultralytics forces 0 there), which pays off
+    for small models whose steps are short next to the mosaic augmentation. ``hours`` caps training
+    by wall time (ultralytics' ``time``: the schedule is re-fit after the first epoch).
     """
-    from deepapps.runtime.progress import progress as bar
-    from deepapps.runtime.training import MetricsLog
+    from deepapps.options import check_options
 
     from . import ultra
 
-    data = resolve_data(dataset, **options)
-    for k in ("n", "seed", "size"):
-        options.pop(k, None)
+    opts = check_options(TRAIN_OPTIONS, options, "deepapps train object-detection")
+    if model is not None and not isinstance(model, ModelRef):  # direct Python use: a name or a path
+        from deepapps.resolution import resolve_model
+
+        model = resolve_model(TASK, model, allow_missing_file=True)
+    if precision != "fp32":
+        raise InputError(
+            f"object-detection trains in fp32 only (ultralytics' mixed-precision check downloads a model); "
+            f"drop --precision {precision}"
+        )
+    data = resolve_data(dataset, opts["scene_count"], opts["scene_seed"], opts["scene_size"])
     ultra.setup()
-    yolo, start = _start_model(model, arch)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    log = MetricsLog(out)
-    pbar = bar(total=epochs, desc="training epochs", unit="epoch", disable=not progress)
-
-    final_metrics: dict[str, Any] = {}
-    in_epoch = {"flag": False}
-
-    def on_train_epoch_start(trainer: Any) -> None:
-        in_epoch["flag"] = True
-
-    def on_fit_epoch_end(trainer: Any) -> None:
-        if not in_epoch["flag"]:  # ultralytics' final_eval of best.pt, after the last epoch
-            final_metrics.update(
-                {
-                    k.replace("metrics/", "").replace("(B)", ""): round(float(v), 5)
-                    for k, v in trainer.metrics.items()
-                }
-            )
-            return
-        in_epoch["flag"] = False
-        row: dict[str, Any] = {"epoch": trainer.epoch + 1}
-        losses = trainer.label_loss_items(trainer.tloss, prefix="train")
-        row.update({k.replace("/", "_"): round(float(v), 5) for k, v in losses.items()})
-        for k, v in (trainer.metrics or {}).items():
-            key = k.replace("metrics/", "").replace("(B)", "").replace("/", "_")
-            row[key] = round(float(v), 5)
-        log.log(**row)
-        if pbar.total != trainer.epochs:
-            pbar.total = trainer.epochs
-        pbar.update(1)
-        pbar.set_postfix(mAP50_95=row.get("mAP50-95"), mAP50=row.get("mAP50"))
-
-    if workers is not None:
-
-        def on_pretrain_routine_start(trainer: Any) -> None:
-            trainer.args.workers = workers  # undo ultralytics' `workers = 0` on CPU (trainer init)
-
-        yolo.add_callback("on_pretrain_routine_start", on_pretrain_routine_start)
-    yolo.add_callback("on_train_epoch_start", on_train_epoch_start)
-    yolo.add_callback("on_fit_epoch_end", on_fit_epoch_end)
+    yolo, start = start_model(model, opts["arch"], opts["trust_weights"], out)
+    epochs = _EpochLog(out, opts["epochs"], opts["progress"])
+    epochs.attach(yolo, opts["workers"])
     t0 = time.perf_counter()
-    kwargs = dict(
-        data=str(data),
-        epochs=epochs,
-        imgsz=imgsz,
-        batch=batch,
-        workers=2 if workers is None else workers,  # None: 2 on GPU, ultralytics' 0 on CPU
-        device="cpu" if device == "cpu" else device.replace("cuda:", "").replace("cuda", "0"),
-        project=str(out.resolve()),
-        name="ultralytics",
-        exist_ok=True,
-        patience=patience,
-        seed=seed,
-        deterministic=True,
-        amp=False,  # ultralytics' AMP check downloads a model; full precision is exact anyway
-        plots=plots,
-        verbose=False,
-        **options,
-    )
-    if hours:
-        kwargs["time"] = float(hours)
     try:
-        with contextlib.redirect_stdout(
-            sys.stderr
-        ):  # ultralytics' own bars print to stdout; keep --json clean
-            yolo.train(**kwargs)
+        # ultralytics' own bars print to stdout; keep --json clean
+        with contextlib.redirect_stdout(sys.stderr):
+            yolo.train(**ultralytics_args(data, out, device, opts["workers"], opts["hours"], opts))
     finally:
-        pbar.close()
+        epochs.bar.close()
     seconds = time.perf_counter() - t0
-    log.plot(title=f"object-detection on {Path(data).parent.name}")
+    epochs.log.plot(title=f"object-detection on {Path(data).parent.name}")
+    return _finish(yolo, out, data, start, opts["imgsz"], epochs, seconds)
+
+
+def _finish(
+    yolo: Any, out: Path, data: Path, start: str, imgsz: int, epochs: _EpochLog, seconds: float
+) -> dict:
+    """Save the best weights as safetensors and summarise the run."""
+    from . import ultra
 
     best = out / "ultralytics" / "weights" / "best.pt"
-    final = ultra.yolo(best) if best.exists() else yolo
+    final = ultra.yolo(best) if best.exists() else yolo  # best.pt was written by this run: ours to trust
     names = final.model.names
-    safetensors_path = ultra.save_safetensors(
+    rows = epochs.log.rows
+    path = ultra.save_safetensors(
         final.model,
         out / "model.safetensors",
-        extra={"imgsz": imgsz, "data": str(data), "trained_from": start, "epochs": len(log.rows)},
+        extra={"imgsz": imgsz, "data": str(data), "trained_from": start, "epochs": len(rows)},
     )
-    last = log.rows[-1] if log.rows else {}
     return {
-        "model": str(safetensors_path),
+        "model": str(path),
         "ultralytics_weights": str(best) if best.exists() else None,
         "data": str(data),
         "classes": [names[i] for i in sorted(names)],
-        "epochs": len(log.rows),
+        "epochs": len(rows),
         "imgsz": imgsz,
-        "last_epoch": last,
-        "best_weights_val": final_metrics,
-        "best_mAP50-95": max((r.get("mAP50-95", 0.0) for r in log.rows), default=None),
+        "last_epoch": rows[-1] if rows else {},
+        "best_weights_val": epochs.final,
+        "best_mAP50-95": max((r.get("mAP50-95", 0.0) for r in rows), default=None),
         "metrics": str(out / "metrics.jsonl"),
         "plot": str(out / "metrics.png"),
         "seconds": round(seconds, 1),
