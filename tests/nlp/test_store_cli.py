@@ -131,7 +131,7 @@ def test_cli_ask_list_show_delete(tiny_model_dir, home):
 def test_cli_bad_input_is_one_line_error(tiny_model_dir, home):
     r = _cli(["chat", "ask", "hi", "--model", str(tiny_model_dir), "--temperature", "7"], home)
     assert r.exit_code == 2
-    assert "temperature must be a number in [0, 2]" in r.output
+    assert "option --temperature: 7.0 is above the maximum 2" in r.output
     r = _cli(["chat", "show", "abc123"], home)
     assert r.exit_code == 2 and "no conversation" in r.output
     r = _cli(["chat", "show", "doesnotexist"], home)

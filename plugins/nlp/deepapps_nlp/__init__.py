@@ -17,7 +17,7 @@ _LAZY = {
     "ChatResult": "deepapps_nlp.chat",
     "ChatStream": "deepapps_nlp.chat",
     "SamplingParams": "deepapps_nlp.chat",
-    "PRESETS": "deepapps_nlp.chat",
+    "PRESETS": "deepapps_nlp.presets",
     "ConversationStore": "deepapps_nlp.store",
     "DocIndex": "deepapps_nlp.retrieval",
 }

@@ -7,6 +7,12 @@ stop strings, seeds, history trimming, retrieval and token counts.
         print(piece, end="", flush=True)
     result = chat("What is 2 + 3?", temperature=0)      # a ChatResult
 
+Every option is one of the chat task's declared options (``deepapps options chat``): the core
+checks names, types and ranges the same way for ``Chat(...)``, ``deepapps.load("chat", ...)``,
+each call, the CLI, the server and the UI. Load-time options (``docs``, ``retriever``,
+``doc_chunks``, ``chunk_words``, ``chunk_overlap``, ``context_window``) configure a Chat;
+call-time ones (sampling, ``preset``, ``system``) given to the constructor become its defaults.
+
 History policy (when ``prompt + max_tokens`` exceeds the context window): system messages
 and the last message are always kept; the oldest other messages are dropped first, one at a
 time, until the prompt plus ``max_tokens`` fits. If the kept messages alone still leave no
@@ -14,78 +20,88 @@ room, the prompt is refused with an :class:`~deepapps.InputError` when it does n
 else ``max_tokens`` is lowered to the room left (the result says so in ``max_tokens_used``).
 
 The same class serves the CLI, the OpenAI-compatible server, the UI page, evaluation and
-benchmarks, and is meant to be reused for code generation (``Chat.complete_prompt`` takes a
-raw prompt string without the chat template).
+benchmarks, and code generation (``Chat.complete_prompt`` takes a raw prompt string without
+the chat template).
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from deepapps import InputError, ModelSpec, Result, Runner
+from deepapps import InputError, ModelRef, ModelSpec, Result, Runner
 from deepapps.results import private
 from deepapps.runtime.offline import apply_offline_policy
 
+from .plugin import (
+    CHUNK_OVERLAP,
+    CHUNK_WORDS,
+    DOC_CHUNKS,
+    MAX_TOKENS,
+    MIN_TOKENS,
+    REPETITION_PENALTY,
+    RETRIEVER,
+    TEMPERATURE,
+    TOP_P,
+    check_run_options,
+)
+from .presets import PRESETS
+
 apply_offline_policy()  # before transformers is imported: a hub id fails at once, not after ~46 s
 
+TASK = "chat"
+GREEDY_BELOW = 1e-5  # temperatures below this decode greedily
 ROLES = ("system", "user", "assistant")
-
-PRESETS: dict[str, str] = {
-    "assistant": "You are a helpful, concise assistant. Answer accurately; say so when you do not know.",
-    "programming": (
-        "You are an expert programming assistant. Give correct, runnable code in fenced code blocks "
-        "with the language named, explain briefly, and point out bugs and edge cases."
-    ),
-    "tutoring": (
-        "You are a patient tutor. Explain step by step in simple words, check understanding with a "
-        "short question, and give hints before full answers when the student is practising."
-    ),
-    "content": (
-        "You are a creative writing assistant. Write clear, engaging text in the tone and length "
-        "the user asks for: posts, emails, stories, product descriptions, headlines."
-    ),
-    "customer-service": (
-        "You are a friendly customer service agent. Answer only from the company documents you are "
-        "given; cite them like [1]. If the documents do not answer, say you will pass the question "
-        "to a human colleague."
-    ),
-}
-DEFAULT_PRESET = "assistant"
+__all__ = [
+    "PRESETS",
+    "Chat",
+    "ChatResult",
+    "ChatStream",
+    "SamplingParams",
+    "chat_runner",
+    "normalize_messages",
+]
 
 
 @dataclass
 class SamplingParams:
-    """How to generate: ``temperature`` 0 means greedy decoding."""
+    """How to generate (checked values of the declared options): ``temperature`` 0 (or below
+    1e-5) or ``top_p`` 0 means greedy decoding."""
 
-    temperature: float = 0.7
-    top_p: float = 0.9
-    max_tokens: int = 256
+    temperature: float = TEMPERATURE
+    top_p: float = TOP_P
+    max_tokens: int = MAX_TOKENS
     stop: tuple[str, ...] = ()
     seed: int | None = None
-    min_tokens: int = 0
-    repetition_penalty: float = 1.0
+    min_tokens: int = MIN_TOKENS
+    repetition_penalty: float = REPETITION_PENALTY
 
-    def validate(self) -> SamplingParams:
-        if not isinstance(self.temperature, (int, float)) or not 0 <= self.temperature <= 2:
-            raise InputError(f"temperature must be a number in [0, 2], got {self.temperature!r}")
-        if not isinstance(self.top_p, (int, float)) or not 0 < self.top_p <= 1:
-            raise InputError(f"top_p must be a number in (0, 1], got {self.top_p!r}")
-        if isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int) or self.max_tokens < 1:
-            raise InputError(f"max_tokens must be a positive integer, got {self.max_tokens!r}")
-        if isinstance(self.stop, str):
-            self.stop = (self.stop,)
-        self.stop = tuple(self.stop or ())
-        if any(not isinstance(s, str) or not s for s in self.stop):
-            raise InputError(f"stop must be a string or a list of non-empty strings, got {self.stop!r}")
-        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
-            raise InputError(f"seed must be an integer, got {self.seed!r}")
-        if not isinstance(self.min_tokens, int) or self.min_tokens < 0:
-            raise InputError(f"min_tokens must be a non-negative integer, got {self.min_tokens!r}")
-        return self
+    @property
+    def greedy(self) -> bool:
+        # a temperature this small makes sampling argmax anyway, and below ~1e-37 logits / T
+        # overflow float32 (inf, then NaN probabilities): decode it greedily
+        return self.temperature < GREEDY_BELOW or self.top_p == 0
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> SamplingParams:
+        """From checked call options (every declared one present)."""
+        stop = tuple(options["stop"] or ())
+        if any(not s for s in stop):
+            raise InputError("option --stop: a stop string cannot be empty")
+        return cls(
+            temperature=options["temperature"],
+            top_p=options["top_p"],
+            max_tokens=options["max_tokens"],
+            stop=stop,
+            seed=options["seed"],
+            min_tokens=options["min_tokens"],
+            repetition_penalty=options["repetition_penalty"],
+        )
 
 
 @dataclass(kw_only=True)
@@ -250,49 +266,52 @@ class ChatStream:
         if self._started:
             raise RuntimeError("a ChatStream can be iterated only once; read .result or start a new reply")
         self._started = True
-        chat, prep = self.chat, self.prepared
-        lm = chat.loaded
-        params: SamplingParams = prep["params"]
-        deltas = _TextDeltas(lm.tokenizer, params.stop)
+        prep = self.prepared
+        lm = self.chat.loaded
+        deltas = _TextDeltas(lm.tokenizer, prep["params"].stop)
         self._deltas = deltas
         first: float | None = None
         lm.lock.acquire()  # one generation at a time on this model: requests are served in turn
         try:
             t_gen = time.perf_counter()
-            for token in chat.decode(prep, self._cancel):
+            for token in self.chat.decode(prep, self._cancel):
                 piece = deltas.add(token)
                 if piece:
-                    if first is None:
-                        first = time.perf_counter()
+                    first = first or time.perf_counter()
                     yield piece
                 if deltas.stopped:
                     break
             tail = deltas.finish()
             if tail:
-                if first is None:
-                    first = time.perf_counter()
+                first = first or time.perf_counter()
                 yield tail
             t_end = time.perf_counter()
         finally:
             lm.lock.release()
+        self._complete(deltas, first, t_gen, t_end)
+
+    def _complete(self, deltas: _TextDeltas, first: float | None, t_gen: float, t_end: float) -> None:
+        """Build the result once decoding has ended and run the ``on_done`` callbacks."""
         n = len(deltas.ids)
         if self._cancel.is_set():
             reason = "cancelled"
-        elif deltas.stopped or (n < prep["max_new"]):
+        elif deltas.stopped or n < self.prepared["max_new"]:
             reason = "stop"
         else:
             reason = "length"
         decode_s = t_end - (deltas.first_token_time or t_gen)
-        self.result = chat._finish(
-            prep,
+        self.result = self.chat._finish(
+            self.prepared,
             text=deltas.text,
             completion_tokens=n,
             finish_reason=reason,
             ttft_ms=((first or t_end) - self.t_start) * 1e3,
             tps=(n - 1) / decode_s if n > 1 and decode_s > 0 else None,
-            generate_ms=(t_end - t_gen) * 1e3,
+            stages={
+                "generate": round((t_end - t_gen) * 1e3, 2),
+                "streamer_overhead": round(deltas.overhead_s * 1e3, 3),
+            },
         )
-        self.result.timings["streamer_overhead"] = round(deltas.overhead_s * 1e3, 3)
         for callback in self.on_done:
             callback(self.result)
 
@@ -304,50 +323,132 @@ class ChatStream:
 class Chat(Runner):
     """A chat model with presets, sampling, stop strings, history trimming and retrieval.
 
-    ``model``: a registered name (default ``smollm2-135m-instruct``, after ``deepapps pull``),
-    a local transformers folder, a ``.gguf`` file, or a hub id (online only).
-    ``docs``: a folder (or :class:`~deepapps_nlp.retrieval.DocIndex`) to answer from, with citations;
-    ``retriever``: ``bm25`` (default), ``embed`` or ``hybrid`` (the last two need ``deepapps pull minilm-l6-v2``).
-    Other keywords set default sampling (``temperature``, ``top_p``, ``max_tokens``, ``stop``, ``seed``).
+    ``model``: a registered name or alias (default ``smollm2-135m-instruct``, after ``deepapps
+    pull``), a local transformers folder, a ``.gguf`` file, or a hub id (online only), resolved by
+    the core like ``deepapps.load`` does; ``device`` and ``precision`` likewise (``auto``).
+    ``options``: any of the chat task's declared options, checked against the declaration (a
+    misspelt name is refused with a suggestion). Load-time ones configure this Chat: ``docs`` (a
+    folder, or a :class:`~deepapps_nlp.retrieval.DocIndex`) to answer from with citations,
+    ``retriever`` (``bm25``, ``embed`` or ``hybrid``), ``doc_chunks``, ``chunk_words``,
+    ``chunk_overlap``, ``context_window``; call-time ones (``temperature``, ``top_p``,
+    ``max_tokens``, ``stop``, ``seed``, ``preset``, ``system`` ...) become its defaults.
+    ``deepapps.load("chat")`` builds the same object through :func:`chat_runner`.
     """
 
-    task = "chat"
+    task = TASK
 
     def __init__(
         self,
-        model: ModelSpec | str | None = None,
-        device: str = "cpu",
+        model: str | Path | ModelRef | ModelSpec | None = None,
+        device: str = "auto",
+        precision: str = "auto",
+        **options: Any,
+    ) -> None:
+        from deepapps.options import check_options, split_by_when
+        from deepapps.registry import registry
+        from deepapps.resolution import resolve_model
+        from deepapps.runtime.device import select_device
+        from deepapps.runtime.precision import select_precision
+
+        from .retrieval import DocIndex
+
+        spec = registry.task(TASK)
+        index = options.pop("docs") if isinstance(options.get("docs"), DocIndex) else None
+        checked = check_options(spec.options, _one_stop(options), "Chat", fill_defaults=False)
+        load, call = split_by_when(spec.options, checked)
+        load = {o.name: load.get(o.name, o.default) for o in spec.options if o.when == "load"}
+        if index is None:
+            check_run_options(load)  # a missing docs folder is refused before the model loads
+        ref = resolve_model(spec, model)
+        device = select_device(device)
+        self._setup(ref, device, select_precision(precision, device, spec.precisions), index=index, **load)
+        self._bound = call
+
+    @classmethod
+    def from_ref(
+        cls,
+        model: ModelRef,
+        device: str,
+        precision: str,
         *,
-        preset: str | None = None,
-        system: str | None = None,
-        docs: Any = None,
-        retriever: str = "bm25",
-        top_k_docs: int = 3,
-        dtype: str | None = None,
+        docs: Path | None = None,
+        retriever: str = RETRIEVER,
+        doc_chunks: int = DOC_CHUNKS,
+        chunk_words: int = CHUNK_WORDS,
+        chunk_overlap: int = CHUNK_OVERLAP,
         context_window: int | None = None,
-        **sampling: Any,
+    ) -> Chat:
+        """A chat for an already resolved model, device and precision (what the core hands over)."""
+        chat = cls.__new__(cls)
+        chat._setup(
+            model,
+            device,
+            precision,
+            docs=docs,
+            retriever=retriever,
+            doc_chunks=doc_chunks,
+            chunk_words=chunk_words,
+            chunk_overlap=chunk_overlap,
+            context_window=context_window,
+        )
+        return chat
+
+    def _setup(
+        self,
+        model: ModelRef,
+        device: str,
+        precision: str,
+        *,
+        docs: Path | None,
+        retriever: str,
+        doc_chunks: int,
+        chunk_words: int,
+        chunk_overlap: int,
+        context_window: int | None,
+        index: Any = None,
     ) -> None:
         from .models import get_model
+        from .retrieval import DocIndex
 
-        if model is None:
-            import deepapps
-
-            _, model = deepapps.resolve_model("chat", None)
-        if preset is not None and preset not in PRESETS:
-            raise InputError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-        self.loaded = get_model(model, device=device, dtype=dtype, context_window=context_window)
-        super().__init__(model_name=self.loaded.name, device=device)
-        self.preset = preset
-        self.system = system
-        self.defaults = SamplingParams(**_sampling_kwargs(sampling)).validate()
-        self.top_k_docs = top_k_docs
-        self.index = None
-        if docs is not None:
-            from .retrieval import DocIndex
-
-            self.index = (
-                docs if isinstance(docs, DocIndex) else DocIndex.from_folder(docs, retriever=retriever)
+        t0 = time.perf_counter()
+        if index is None and docs is not None:  # documents first: a bad folder fails before the model loads
+            index = DocIndex.from_folder(
+                docs, retriever=retriever, max_words=chunk_words, overlap=chunk_overlap
             )
+        self.loaded = get_model(model, device, precision, context_window)
+        Runner.__init__(self, model_name=self.loaded.name, device=device, precision=precision)
+        self.model_ref = model
+        self.index = index
+        self.doc_chunks = doc_chunks
+        self.load_ms = (time.perf_counter() - t0) * 1e3
+
+    # options and views -------------------------------------------------------
+    def check_call_options(self, given: dict[str, Any]) -> dict[str, Any]:
+        """The declared check, with one chat rule: a plain string ``stop`` is one stop string
+        (from Python or the server), not a comma-separated list."""
+        return super().check_call_options(_one_stop(given))
+
+    @property
+    def preset(self) -> str | None:
+        """The preset this chat uses when a call names none."""
+        return self._bound.get("preset")
+
+    @property
+    def defaults(self) -> SamplingParams:
+        """The sampling a call without options gets (declared defaults, then this chat's)."""
+        return SamplingParams.from_options(self.check_call_options({}))
+
+    def with_docs(self, docs: Any, retriever: str = RETRIEVER, doc_chunks: int | None = None) -> Chat:
+        """This chat (same loaded model, same defaults) answering from ``docs``: a
+        :class:`~deepapps_nlp.retrieval.DocIndex`, a folder, or ``None`` for no documents."""
+        from .retrieval import DocIndex
+
+        view = copy.copy(self)
+        if docs is not None and not isinstance(docs, DocIndex):
+            docs = DocIndex.from_folder(docs, retriever=retriever)
+        view.index = docs
+        view.doc_chunks = doc_chunks or self.doc_chunks
+        return view
 
     # properties --------------------------------------------------------------
     @property
@@ -366,8 +467,7 @@ class Chat(Runner):
         """The system message for a preset (or the explicit ``system`` text)."""
         if system is not None:
             return system
-        name = preset or self.preset
-        return PRESETS[name] if name else None
+        return PRESETS[preset] if preset else None
 
     def render(self, messages: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
         """The prompt text for ``messages`` through the tokenizer's chat template."""
@@ -375,36 +475,23 @@ class Chat(Runner):
             messages, tokenize=False, add_generation_prompt=add_generation_prompt
         )
 
-    def prepare(self, messages: Any, **overrides: Any) -> dict[str, Any]:
-        """Validate, add the system prompt and retrieved documents, trim history, tokenize."""
+    def prepare(self, messages: Any, *, conversation_id: str | None = None, **options: Any) -> dict[str, Any]:
+        """Check the options, add the system prompt and retrieved documents, trim history, tokenize."""
+        return self._prepare(messages, self.check_call_options(options), conversation_id)
+
+    def _prepare(
+        self, messages: Any, options: dict[str, Any], conversation_id: str | None = None
+    ) -> dict[str, Any]:
         t_start = time.perf_counter()
-        preset = overrides.pop("preset", None)
-        if preset is not None and preset not in PRESETS:
-            raise InputError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-        system = overrides.pop("system", None)
-        use_docs = overrides.pop("use_docs", True)
-        conversation_id = overrides.pop("conversation_id", None)
-        params = self._params(overrides)
+        params = SamplingParams.from_options(options)
         msgs = normalize_messages(messages)
-        citations: list[dict[str, Any]] = []
         if not any(m["role"] == "system" for m in msgs):
-            sys_text = self.system_prompt(preset, system)
+            sys_text = self.system_prompt(options["preset"], options["system"])
             if sys_text:
                 msgs.insert(0, {"role": "system", "content": sys_text})
         query = next((m["content"] for m in reversed(msgs) if m["role"] == "user"), None)
-        if self.index is not None and use_docs and query is not None:
-            hits = self.index.search(query, k=self.top_k_docs)
-            citations = [{"n": i + 1, **h.to_dict()} for i, h in enumerate(hits)]
-            if hits:
-                block = "\n\n".join(f"[{c['n']}] ({c['source']}) {c['text']}" for c in citations)
-                doc_text = f"Documents:\n{block}\n\nAnswer from these documents and cite them like [1]."
-                if msgs[0]["role"] == "system":
-                    msgs[0] = {"role": "system", "content": msgs[0]["content"] + "\n\n" + doc_text}
-                else:
-                    msgs.insert(0, {"role": "system", "content": doc_text})
+        citations = self._add_documents(msgs, query)
         kept, trimmed, ids = self._trim(msgs, params.max_tokens)
-        room = self.context_window - len(ids)
-        max_new = min(params.max_tokens, room)
         return {
             "t_start": t_start,
             "params": params,
@@ -413,11 +500,27 @@ class Chat(Runner):
             "trimmed": trimmed,
             "input_ids": ids,
             "prompt_tokens": len(ids),
-            "max_new": max_new,
-            "preset": preset or self.preset,
+            "max_new": min(params.max_tokens, self.context_window - len(ids)),
+            "preset": options["preset"],
             "citations": citations,
             "conversation_id": conversation_id,
+            "source": query if query is not None else msgs[-1]["content"],
         }
+
+    def _add_documents(self, msgs: list[dict[str, str]], query: str | None) -> list[dict[str, Any]]:
+        """Put the best chunks for ``query`` into the system message; return them as citations."""
+        if self.index is None or query is None:
+            return []
+        hits = self.index.search(query, k=self.doc_chunks)
+        citations = [{"n": i + 1, **h.to_dict()} for i, h in enumerate(hits)]
+        if hits:
+            block = "\n\n".join(f"[{c['n']}] ({c['source']}) {c['text']}" for c in citations)
+            doc_text = f"Documents:\n{block}\n\nAnswer from these documents and cite them like [1]."
+            if msgs[0]["role"] == "system":
+                msgs[0] = {"role": "system", "content": msgs[0]["content"] + "\n\n" + doc_text}
+            else:
+                msgs.insert(0, {"role": "system", "content": doc_text})
+        return citations
 
     def _trim(
         self, msgs: list[dict[str, str]], max_tokens: int
@@ -477,33 +580,33 @@ class Chat(Runner):
     def _encode(self, msgs: list[dict[str, str]]) -> list[int]:
         return self.tokenizer(self.render(msgs), add_special_tokens=False)["input_ids"]
 
-    def _params(self, overrides: dict[str, Any]) -> SamplingParams:
-        values = {**self.defaults.__dict__, **_sampling_kwargs(overrides)}
-        unknown = set(overrides) - set(SamplingParams.__dataclass_fields__) - {"max_new_tokens"}
-        if unknown:
-            raise InputError(
-                f"unknown chat option(s) {sorted(unknown)}; valid: preset, system, "
-                + ", ".join(SamplingParams.__dataclass_fields__)
-            )
-        return SamplingParams(**values).validate()
+    def _params(self, options: dict[str, Any]) -> SamplingParams:
+        """Checked sampling parameters for ``options`` (the server validates requests with it)."""
+        return SamplingParams.from_options(self.check_call_options(dict(options)))
 
     # generation ----------------------------------------------------------------
-    def generation_kwargs(self, prep: dict[str, Any]) -> dict[str, Any]:
-        """Keyword arguments for ``model.generate`` (also used by the raw baseline in benchmarks)."""
-        p: SamplingParams = prep["params"]
+    def eos_ids(self) -> list[int]:
+        """Token ids that end a reply: the tokenizer's end token and ChatML's ``<|im_end|>``."""
         tok = self.tokenizer
         eos = {tok.eos_token_id} if tok.eos_token_id is not None else set()
         im_end = tok.convert_tokens_to_ids("<|im_end|>")
         if isinstance(im_end, int) and im_end != tok.unk_token_id:
             eos.add(im_end)
+        return sorted(eos)
+
+    def generation_kwargs(self, prep: dict[str, Any]) -> dict[str, Any]:
+        """Keyword arguments for ``model.generate`` (also used by the raw baseline in benchmarks)."""
+        p: SamplingParams = prep["params"]
+        tok = self.tokenizer
+        eos = self.eos_ids()
         kwargs: dict[str, Any] = {
             "max_new_tokens": prep["max_new"],
             "min_new_tokens": min(p.min_tokens, prep["max_new"]) or None,
-            "eos_token_id": sorted(eos) or None,
-            "pad_token_id": tok.pad_token_id if tok.pad_token_id is not None else (sorted(eos) or [0])[0],
+            "eos_token_id": eos or None,
+            "pad_token_id": tok.pad_token_id if tok.pad_token_id is not None else (eos or [0])[0],
             "repetition_penalty": p.repetition_penalty if p.repetition_penalty != 1.0 else None,
         }
-        if p.temperature == 0:
+        if p.greedy:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         else:
             kwargs.update(do_sample=True, temperature=float(p.temperature), top_p=float(p.top_p), top_k=0)
@@ -515,40 +618,24 @@ class Chat(Runner):
         The same decoding as ``model.generate(**generation_kwargs(prep))`` (greedy at
         temperature 0, else temperature + top-p sampling; repetition penalty; no end-of-sequence
         before ``min_tokens``), written as a loop over the model with its KV cache so that each
-        token reaches the caller as soon as it exists, without a streaming thread. The
+        token reaches the caller as soon as it exists, without a streaming thread. A ``seed``
+        seeds a generator of this reply only (the process's random state is left alone). The
         end-of-sequence token, when reached, is the last id yielded.
         """
         import torch
-        from transformers import (
-            LogitsProcessorList,
-            RepetitionPenaltyLogitsProcessor,
-            TemperatureLogitsWarper,
-            TopPLogitsWarper,
-        )
 
         lm = self.loaded
-        model = lm.model
         p: SamplingParams = prep["params"]
         max_new = prep["max_new"]
-        eos = set(self.generation_kwargs(prep).get("eos_token_id") or [])
-        eos_ids = sorted(eos)
+        eos_ids = self.eos_ids()
         min_new = min(p.min_tokens, max_new)
-        sample = p.temperature > 0
-        processors = LogitsProcessorList()
-        if p.repetition_penalty != 1.0:
-            processors.append(RepetitionPenaltyLogitsProcessor(p.repetition_penalty))
-        if sample:
-            processors.append(TemperatureLogitsWarper(float(p.temperature)))
-            if p.top_p < 1:
-                processors.append(TopPLogitsWarper(float(p.top_p)))
-        if p.seed is not None:
-            torch.manual_seed(p.seed)
+        processors = _logits_processors(p)
+        generator = None if p.greedy else _generator(p.seed, lm.device)
         seq = torch.tensor([prep["input_ids"]], dtype=torch.long, device=lm.device)
+        cache_kw = lm.forward_args["cache"]
         with torch.inference_mode():
             # the prompt: only the last position's logits are needed (as generate() does)
-            args = lm.forward_args
-            cache_kw = args["cache"]
-            out = model(input_ids=seq, use_cache=True, **args["prompt"])
+            out = lm.model(input_ids=seq, use_cache=True, **lm.forward_args["prompt"])
             for step in range(max_new):
                 if cancel is not None and cancel.is_set():
                     return
@@ -557,17 +644,14 @@ class Chat(Runner):
                     logits[:, eos_ids] = float("-inf")
                 if processors:
                     logits = processors(seq, logits)
-                if sample:
-                    nxt = torch.multinomial(torch.softmax(logits, dim=-1), num_samples=1)
-                else:
-                    nxt = torch.argmax(logits, dim=-1, keepdim=True)
+                nxt = _pick(logits, p.greedy, generator)
                 token = int(nxt)
                 yield token
-                if token in eos or step + 1 == max_new:
+                if token in eos_ids or step + 1 == max_new:
                     return
                 if processors:
                     seq = torch.cat([seq, nxt], dim=1)
-                out = model(input_ids=nxt, use_cache=True, **{cache_kw: out[cache_kw]})
+                out = lm.model(input_ids=nxt, use_cache=True, **{cache_kw: out[cache_kw]})
 
     def _finish(
         self,
@@ -578,13 +662,13 @@ class Chat(Runner):
         finish_reason: str,
         ttft_ms: float,
         tps: float | None,
-        generate_ms: float,
+        stages: dict[str, float],
     ) -> ChatResult:
         reply = {"role": "assistant", "content": text}
         if self.index is not None:
             for c in prep["citations"]:
                 c["cited_in_answer"] = f"[{c['n']}]" in text
-        return ChatResult(
+        result = ChatResult(
             task=self.task,
             model=self.model_name,
             text=text,
@@ -600,32 +684,57 @@ class Chat(Runner):
             conversation_id=prep["conversation_id"],
             citations=prep["citations"],
             messages=prep["all_messages"] + [reply],
-            timings={
-                "prepare": round((prep["t_prepared"] - prep["t_start"]) * 1e3, 2),
-                "generate": round(generate_ms, 2),
-                "total": round((time.perf_counter() - prep["t_start"]) * 1e3, 2),
-            },
         )
+        prepare_ms = round((prep["t_prepared"] - prep["t_start"]) * 1e3, 2)
+        return self.finish(result, prep["source"], {"prepare": prepare_ms, **stages}, started=prep["t_start"])
 
     # public API ------------------------------------------------------------------
-    def stream_reply(self, messages: Any, **options: Any) -> ChatStream:
+    def stream_reply(
+        self, messages: Any, *, conversation_id: str | None = None, **options: Any
+    ) -> ChatStream:
         """Start a reply: iterate the returned :class:`ChatStream` for text deltas, then read ``.result``."""
-        prep = self.prepare(messages, **options)
+        return self._stream(self.prepare(messages, conversation_id=conversation_id, **options))
+
+    def _stream(self, prep: dict[str, Any]) -> ChatStream:
         prep["t_prepared"] = time.perf_counter()
         return ChatStream(self, prep)
 
-    def run_one(self, item: Any, **options: Any) -> ChatResult:
-        stream = self.stream_reply(item, **options)
+    def _reply(self, item: Any, options: dict[str, Any]) -> ChatResult:
+        stream = self._stream(self._prepare(item, options))
         for _ in stream:
             pass
         assert stream.result is not None
         return stream.result
 
-    def __call__(self, inputs: Any, **options: Any) -> ChatResult | list[ChatResult]:
-        """A string or one message list gives one ChatResult; a list of those gives a list."""
+    def run_one(self, item: Any, **options: Any) -> ChatResult:
+        return self._reply(item, self.check_call_options(options))
+
+    def __call__(
+        self,
+        inputs: Any,
+        *,
+        temperature: float,
+        top_p: float,
+        max_tokens: int,
+        min_tokens: int,
+        repetition_penalty: float,
+        stop: list[str] | None,
+        seed: int | None,
+        preset: str | None,
+        system: str | None,
+    ) -> ChatResult | list[ChatResult]:
+        """A string or one message list gives one ChatResult; a list of those gives a list.
+
+        The options arrive checked, with this chat's defaults filled in (see :class:`Runner`).
+        """
+        options = {
+            "temperature": temperature, "top_p": top_p, "max_tokens": max_tokens, "min_tokens": min_tokens,
+            "repetition_penalty": repetition_penalty, "stop": stop, "seed": seed, "preset": preset,
+            "system": system,
+        }  # fmt: skip
         if isinstance(inputs, (list, tuple)) and inputs and all(isinstance(x, (str, list)) for x in inputs):
-            return [self.run_one(x, **options) for x in inputs]
-        return self.run_one(inputs, **options)
+            return [self._reply(x, options) for x in inputs]
+        return self._reply(inputs, options)
 
     def reply(self, messages: Any, **options: Any) -> str:
         """The assistant's reply text for ``messages`` (no streaming)."""
@@ -642,49 +751,30 @@ class Chat(Runner):
 
         if not isinstance(text, str) or not text.strip():
             raise InputError("the message is empty; type a question or instruction")
+        checked = self.check_call_options(options)
         store = store or ConversationStore()
-        if conversation_id:
-            conv = store.get(conversation_id)
-            cid, history = conv.id, conv.chat_messages()
-        else:
-            cid = store.create(
-                title=text.strip().splitlines()[0][:80],
-                model=self.model_name,
-                preset=options.get("preset") or self.preset,
+        conversation = store.get(conversation_id) if conversation_id else None
+        history = conversation.chat_messages() if conversation else []
+        prep = self._prepare(history + [{"role": "user", "content": text}], checked)
+        if conversation:
+            prep["conversation_id"] = conversation.id
+        else:  # created once the prompt is known to fit, so a refused prompt leaves no empty conversation
+            title = text.strip().splitlines()[0][:80]
+            prep["conversation_id"] = store.create(
+                title=title, model=self.model_name, preset=checked["preset"]
             )
-            history = []
-        stream = self.stream_reply(
-            history + [{"role": "user", "content": text}], conversation_id=cid, **options
-        )
-
-        def save(result: ChatResult) -> None:  # both turns in one transaction
-            meta: dict[str, Any] = {
-                "finish_reason": result.finish_reason,
-                "completion_tokens": result.completion_tokens,
-            }
-            if result.citations:
-                meta["citations"] = result.citations
-            store.add_turns(
-                cid,
-                [
-                    {"role": "user", "content": text},
-                    {"role": "assistant", "content": result.text, "meta": meta},
-                ],
-            )
-
-        stream.on_done.append(save)
+        stream = self._stream(prep)
+        stream.on_done.append(lambda result: _save_exchange(store, prep["conversation_id"], text, result))
         return stream
 
     def complete_prompt(self, prompt: str, **options: Any) -> ChatStream:
         """Stream a continuation of a raw ``prompt`` (no chat template): for code generation."""
-        params = self._params(dict(options))
+        params = self._params(options)
         ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
         if len(ids) >= self.context_window:
             raise InputError(f"the prompt is {len(ids)} tokens; the context window is {self.context_window}")
-        now = time.perf_counter()
         prep = {
-            "t_start": now,
-            "t_prepared": now,
+            "t_start": time.perf_counter(),
             "params": params,
             "messages": [],
             "all_messages": [],
@@ -695,19 +785,91 @@ class Chat(Runner):
             "preset": None,
             "citations": [],
             "conversation_id": None,
+            "source": prompt,
         }
-        return ChatStream(self, prep)
+        return self._stream(prep)
 
 
-def _sampling_kwargs(options: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in options.items() if k in SamplingParams.__dataclass_fields__}
-    if "max_new_tokens" in options and "max_tokens" not in options:
-        out["max_tokens"] = options["max_new_tokens"]
-    if isinstance(out.get("stop"), list):
-        out["stop"] = tuple(out["stop"])
-    return out
+def _one_stop(options: dict[str, Any]) -> dict[str, Any]:
+    """A plain string ``stop`` is one stop string (commas included)."""
+    if isinstance(options.get("stop"), str):
+        return {**options, "stop": [options["stop"]]}
+    return options
 
 
-def chat_runner(model: ModelSpec | str, device: str, **options: Any) -> Chat:
+def _save_exchange(store: Any, conversation_id: str, text: str, result: ChatResult) -> None:
+    """Both turns of a finished reply, in one transaction."""
+    meta: dict[str, Any] = {
+        "finish_reason": result.finish_reason,
+        "completion_tokens": result.completion_tokens,
+    }
+    if result.citations:
+        meta["citations"] = result.citations
+    store.add_turns(
+        conversation_id,
+        [{"role": "user", "content": text}, {"role": "assistant", "content": result.text, "meta": meta}],
+    )
+
+
+def _logits_processors(p: SamplingParams) -> Any:
+    """generate()'s processors for ``p``: repetition penalty, then temperature and top-p when sampling."""
+    from transformers import (
+        LogitsProcessorList,
+        RepetitionPenaltyLogitsProcessor,
+        TemperatureLogitsWarper,
+        TopPLogitsWarper,
+    )
+
+    processors = LogitsProcessorList()
+    if p.repetition_penalty != 1.0:
+        processors.append(RepetitionPenaltyLogitsProcessor(p.repetition_penalty))
+    if not p.greedy:
+        processors.append(TemperatureLogitsWarper(float(p.temperature)))
+        if p.top_p < 1:
+            processors.append(TopPLogitsWarper(float(p.top_p)))
+    return processors
+
+
+def _generator(seed: int | None, device: str) -> Any:
+    """A random generator for one reply (None: the process's own random state)."""
+    if seed is None:
+        return None
+    import torch
+
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed % 2**64)  # any integer seed; torch takes 64-bit unsigned ones
+    return generator
+
+
+def _pick(logits: Any, greedy: bool, generator: Any) -> Any:
+    import torch
+
+    if greedy:
+        return torch.argmax(logits, dim=-1, keepdim=True)
+    return torch.multinomial(torch.softmax(logits, dim=-1), num_samples=1, generator=generator)
+
+
+def chat_runner(
+    model: ModelRef,
+    device: str,
+    precision: str,
+    *,
+    docs: Path | None,
+    retriever: str,
+    doc_chunks: int,
+    chunk_words: int,
+    chunk_overlap: int,
+    context_window: int | None,
+) -> Chat:
     """TaskSpec runner factory for ``chat``: ``deepapps.load("chat", docs="faq/")``."""
-    return Chat(model, device, **options)
+    return Chat.from_ref(
+        model,
+        device,
+        precision,
+        docs=docs,
+        retriever=retriever,
+        doc_chunks=doc_chunks,
+        chunk_words=chunk_words,
+        chunk_overlap=chunk_overlap,
+        context_window=context_window,
+    )

@@ -6,59 +6,78 @@ deepapps chat ask "Can I return shoes?" --docs ./faq  # answer from documents, w
 deepapps chat shell                                     # interactive
 deepapps chat serve --port 8000 --api-key sk-local     # OpenAI-compatible server
 deepapps chat list | show ID | delete ID | presets
+
+The model options (``--temperature``, ``--docs``, ...) are the chat task's declared run options,
+with the same names, types, ranges and defaults as ``deepapps run chat`` (``deepapps options
+chat``). Every command checks its message, options, conversation id and model name before a
+model loads, so a mistake is reported in milliseconds.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import click
 
+from .plugin import RUN_OPTIONS
 
-def _sampling_options(f):
-    options = [
-        click.option(
-            "--model", "-m", default=None, help="Registered model, local folder, .gguf file or hub id."
-        ),
-        click.option("--device", "-d", default="auto", show_default=True),
-        click.option(
-            "--preset",
-            "-p",
-            default=None,
-            help="programming, tutoring, content, customer-service, assistant.",
-        ),
-        click.option("--system", default=None, help="A system prompt (overrides the preset)."),
-        click.option("--temperature", "-t", type=float, default=None, help="0 = greedy; default 0.7."),
-        click.option("--top-p", type=float, default=None, help="Nucleus sampling mass; default 0.9."),
-        click.option("--max-tokens", type=int, default=None, help="Most tokens to generate; default 256."),
-        click.option("--stop", multiple=True, help="Stop string (repeatable)."),
-        click.option("--seed", type=int, default=None, help="Seed for reproducible sampling."),
-        click.option(
-            "--docs", default=None, type=click.Path(exists=True), help="Answer from these documents."
-        ),
-        click.option(
-            "--retriever",
-            type=click.Choice(["bm25", "embed", "hybrid"]),
-            default="bm25",
-            show_default=True,
-            help="How --docs are searched (embed, hybrid: run `deepapps pull minilm-l6-v2` first).",
-        ),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
+SHORT_FLAGS = {"preset": "-p", "temperature": "-t"}
 
 
-def _make_chat(model, device, preset, docs, retriever="bm25", **sampling):
-    from deepapps.runtime import select_device
+def _declared_options(f):
+    """One click option per declared chat run option. Values stay text here: the declaration
+    parses and checks them (one message format with ``deepapps run chat``)."""
+    for opt in reversed(RUN_OPTIONS):
+        names = [opt.flag, *([SHORT_FLAGS[opt.name]] if opt.name in SHORT_FLAGS else [])]
+        default = "" if opt.default is None else f" [default: {opt.default}]"
+        text = opt.help + default + (" (repeatable)" if opt.multiple else "")
+        f = click.option(*names, opt.name, default=None, multiple=opt.multiple, metavar=opt.type.upper() if opt.multiple else opt.describe_type().upper(),
+                         help=text)(f)  # fmt: skip
+    f = click.option("--precision", default="auto", show_default=True, help="auto, fp32 or bf16.")(f)
+    f = click.option(
+        "--device", "-d", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."
+    )(f)
+    return click.option(
+        "--model", "-m", default=None, help="Registered model or alias, local folder, .gguf file or hub id."
+    )(f)
 
-    from .chat import Chat
 
-    defaults = {k: v for k, v in sampling.items() if v not in (None, ())}
-    if "stop" in defaults:
-        defaults["stop"] = tuple(defaults["stop"])
-    return Chat(model, select_device(device), preset=preset, docs=docs, retriever=retriever, **defaults)
+def _checked(declared: dict[str, Any], where: str) -> dict[str, Any]:
+    """The given declared options, parsed and checked (cross-option rules too), before any load."""
+    from deepapps.options import check_options
+
+    from .plugin import check_run_options
+
+    given = {k: (list(v) if isinstance(v, tuple) else v) for k, v in declared.items() if v not in (None, ())}
+    values = check_options(RUN_OPTIONS, given, where, fill_defaults=False)
+    check_run_options(check_options(RUN_OPTIONS, values, where))
+    return values
+
+
+def _chat_loader(
+    model: str | None, device: str, precision: str, declared: dict[str, Any], where: str
+) -> Callable:
+    """Check the options and resolve the model name now (no torch needed); return what loads the
+    chat (``deepapps.load`` picks the device and precision once, then loads)."""
+    import deepapps
+    from deepapps.resolution import resolve_model
+
+    values = _checked(declared, where)
+    ref = resolve_model("chat", model)
+    return lambda: deepapps.load("chat", ref, device, precision, **values)
+
+
+def _conversation_id(store: Any, conversation: str | None, continue_last: bool) -> str | None:
+    """The id of ``--conversation`` (checked) or, with ``--continue``, of the latest conversation."""
+    if conversation:
+        return store.resolve(conversation)
+    if continue_last:
+        recent = store.list(limit=1)
+        return recent[0].id if recent else None
+    return None
 
 
 @click.group(name="chat")
@@ -68,56 +87,36 @@ def chat_group() -> None:
 
 @chat_group.command()
 @click.argument("message", nargs=-1, required=True)
-@_sampling_options
+@_declared_options
 @click.option("--conversation", "-c", "conversation", default=None, help="Continue this conversation id.")
 @click.option("--continue", "continue_last", is_flag=True, help="Continue the most recent conversation.")
 @click.option("--no-save", is_flag=True, help="Do not store this exchange.")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object (the result) instead of streaming."
 )
-def ask(
-    message,
-    model,
-    device,
-    preset,
-    system,
-    temperature,
-    top_p,
-    max_tokens,
-    stop,
-    seed,
-    docs,
-    retriever,
-    conversation,
-    continue_last,
-    no_save,
-    as_json,
-) -> None:
+def ask(message, model, device, precision, conversation, continue_last, no_save, as_json, **declared) -> None:
     """Ask MESSAGE and stream the reply; the exchange is saved as a conversation."""
+    from deepapps import InputError
+
     from .store import ConversationStore
 
-    chat = _make_chat(
-        model,
-        device,
-        preset,
-        docs,
-        retriever,
-        temperature=temperature,
-        top_p=top_p,
-        max_tokens=max_tokens,
-        stop=stop,
-        seed=seed,
-    )
     text = " ".join(message)
-    options = {"system": system} if system else {}
+    if not text.strip():
+        raise InputError("the message is empty; type a question or instruction")
+    load = _chat_loader(model, device, precision, declared, "deepapps chat ask")
+    store = ConversationStore() if not no_save or conversation or continue_last else None
+    cid = _conversation_id(store, conversation, continue_last) if store is not None else None
+    chat = load()
     if no_save:
-        stream = chat.stream_reply(text, **options)
+        history = store.get(cid).chat_messages() if cid else []
+        stream = chat.stream_reply(history + [{"role": "user", "content": text}])
     else:
-        store = ConversationStore()
-        if continue_last and not conversation:
-            recent = store.list(limit=1)
-            conversation = recent[0].id if recent else None
-        stream = chat.ask(text, conversation_id=conversation, store=store, **options)
+        stream = chat.ask(text, conversation_id=cid, store=store)
+    _show_reply(stream, as_json)
+
+
+def _show_reply(stream: Any, as_json: bool) -> None:
+    """Stream the reply to stdout (or print its JSON), then its citations and counts on stderr."""
     for piece in stream:
         if not as_json:
             click.echo(piece, nl=False)
@@ -140,30 +139,17 @@ def ask(
 
 
 @chat_group.command()
-@_sampling_options
+@_declared_options
 @click.option("--conversation", "-c", default=None, help="Resume this conversation id.")
-def shell(
-    model, device, preset, system, temperature, top_p, max_tokens, stop, seed, docs, retriever, conversation
-) -> None:
+def shell(model, device, precision, conversation, **declared) -> None:
     """An interactive chat in the terminal (empty line or Ctrl-D to quit)."""
     from .store import ConversationStore
 
-    chat = _make_chat(
-        model,
-        device,
-        preset,
-        docs,
-        retriever,
-        temperature=temperature,
-        top_p=top_p,
-        max_tokens=max_tokens,
-        stop=stop,
-        seed=seed,
-    )
+    load = _chat_loader(model, device, precision, declared, "deepapps chat shell")
     store = ConversationStore()
-    cid = store.resolve(conversation) if conversation else None
-    click.secho(f"{chat.model_name} ({chat.preset or 'assistant'}); empty line to quit", fg="bright_black")
-    options = {"system": system} if system else {}
+    cid = _conversation_id(store, conversation, False)
+    chat = load()
+    click.secho(f"{chat.model_name} ({chat.preset or 'no preset'}); empty line to quit", fg="bright_black")
     while True:
         try:
             text = input("> ").strip()
@@ -171,7 +157,7 @@ def shell(
             break
         if not text:
             break
-        stream = chat.ask(text, conversation_id=cid, store=store, **options)
+        stream = chat.ask(text, conversation_id=cid, store=store)
         for piece in stream:
             click.echo(piece, nl=False)
             sys.stdout.flush()
@@ -193,17 +179,17 @@ _SERVE_LIMITS = {
     "--max-json-depth": ("max_json_depth", "Deepest JSON nesting accepted (default 32)."),
     "--max-tokens-limit": ("max_tokens", "Largest max_tokens a request may ask (default: context window)."),
 }
+_LIMIT_PREFIX = "limit_"  # click names of the limits (``max_tokens`` is also a chat option)
 
 
 def _limit_options(f):
-    for flag, (dest, text) in reversed(_SERVE_LIMITS.items()):
-        f = click.option(flag, dest, type=int, default=None, help=text)(f)
+    for flag, (name, text) in reversed(_SERVE_LIMITS.items()):
+        f = click.option(flag, _LIMIT_PREFIX + name, type=int, default=None, help=text)(f)
     return f
 
 
 @chat_group.command()
-@click.option("--model", "-m", default=None, help="Registered model, local folder, .gguf file or hub id.")
-@click.option("--device", "-d", default="auto", show_default=True)
+@_declared_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default).")
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option(
@@ -213,21 +199,21 @@ def _limit_options(f):
     "--insecure", is_flag=True, help="Allow a non-loopback --host without --api-key (anyone can use it)."
 )
 @_limit_options
-@click.option("--preset", "-p", default=None, help="Default system prompt when a request has none.")
-@click.option("--docs", default=None, type=click.Path(exists=True), help="Answer from these documents.")
-@click.option(
-    "--retriever", type=click.Choice(["bm25", "embed", "hybrid"]), default="bm25", show_default=True
-)
-def serve(model, device, host, port, api_key, insecure, preset, docs, retriever, **limits) -> None:
-    """Serve an OpenAI-compatible API: /v1/models and /v1/chat/completions (SSE streaming)."""
+def serve(model, device, precision, host, port, api_key, insecure, **settings) -> None:
+    """Serve an OpenAI-compatible API: /v1/models and /v1/chat/completions (SSE streaming).
+
+    The chat options set the defaults of requests that do not give their own (--preset, --temperature,
+    ...); --docs makes every reply answer from those documents.
+    """
     from .server import ServerLimits, check_bind, resolve_api_key
     from .server import serve as run_server
 
+    limits = {k[len(_LIMIT_PREFIX) :]: settings.pop(k) for k in list(settings) if k.startswith(_LIMIT_PREFIX)}
     bounds = ServerLimits(**{k: v for k, v in limits.items() if v is not None})
     api_key = resolve_api_key(api_key)
     if not insecure:  # refuse an open bind before the model loads (serve() warns if insecure)
         check_bind(host, api_key, insecure=False)
-    chat = _make_chat(model, device, preset, docs, retriever)
+    chat = _chat_loader(model, device, precision, settings, "deepapps chat serve")()
     auth = "API key required" if api_key else "no API key"
     click.secho(
         f"serving {chat.model_name} on http://{host}:{port}/v1 ({auth}; Ctrl-C to stop)", fg="green", err=True
@@ -288,7 +274,7 @@ def delete(conversation_id) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def presets(as_json) -> None:
     """The system-prompt presets."""
-    from .chat import PRESETS
+    from .presets import PRESETS
 
     if as_json:
         click.echo(json.dumps(PRESETS))

@@ -26,10 +26,19 @@ from typing import Any
 
 from deepapps import BenchReport, EvalReport, InputError
 
+from .plugin import (
+    BENCH_MAX_TOKENS,
+    BENCH_PROMPT,
+    BENCH_REPEATS,
+    EVAL_K,
+    EVAL_MAX_TOKENS,
+    RETRIEVER,
+)
+
 DATA = Path(str(resources.files("deepapps_nlp").joinpath("data")))
 
 
-def load_chat_qa(split: str = "test", **_: Any) -> list[dict[str, Any]]:
+def load_chat_qa(split: str = "test") -> list[dict[str, Any]]:
     """The bundled question set (one split, ``test``)."""
     with open(DATA / "chat_qa.jsonl", encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
@@ -80,7 +89,7 @@ def load_questions(dataset: str | Path | None = "chat-qa") -> tuple[str, list[di
     return path.name, items
 
 
-def load_faq(split: str = "test", **_: Any) -> dict[str, Any]:
+def load_faq(split: str = "test") -> dict[str, Any]:
     """``{"folder": FAQ documents folder, "questions": [{question, source, key}]}``."""
     with open(DATA / "faq_questions.jsonl", encoding="utf-8") as fh:
         questions = [json.loads(line) for line in fh if line.strip()]
@@ -111,7 +120,7 @@ def score(answer: str, check: dict[str, Any]) -> bool:
     raise InputError(f"unknown check type {kind!r}")
 
 
-def retrieval_recall(k: int = 5, index: Any = None, retriever: str = "bm25") -> dict[str, float]:
+def retrieval_recall(k: int = EVAL_K, index: Any = None, retriever: str = RETRIEVER) -> dict[str, float]:
     """recall@1 and recall@k on the bundled FAQ: a hit is a retrieved chunk containing the answer phrase."""
     from .retrieval import DocIndex
 
@@ -129,14 +138,18 @@ def retrieval_recall(k: int = 5, index: Any = None, retriever: str = "bm25") -> 
     return {"recall@1": round(at1 / n, 4), f"recall@{k}": round(atk / n, 4), "mrr": round(rr / n, 4), "n": n}
 
 
-def _chat_for(model: Any, device: str, **options: Any):
-    import deepapps
-
-    from .chat import Chat
-
-    if isinstance(model, str) or model is None:
-        _, model = deepapps.resolve_model("chat", model)
-    return Chat(model, device, **options)
+def _questions(dataset: str | Path | None, qa: bool, category: str | None, limit: int | None):
+    """``(dataset name, questions to ask)``: checked before any model loads."""
+    if not qa:
+        return "chat-qa", []
+    name, questions = load_questions(dataset)
+    items = [q for q in questions if category in (None, q["category"])]
+    if not items:
+        found = sorted({q["category"] for q in questions})
+        raise InputError(
+            f"option --category: {category!r} is not a category of {name}; use one of {', '.join(found)}"
+        )
+    return name, items[: limit or None]
 
 
 def evaluate(
@@ -145,32 +158,25 @@ def evaluate(
     split: str = "test",
     limit: int | None = None,
     device: str = "cpu",
-    max_tokens: int = 48,
+    precision: str = "fp32",
+    *,
+    max_tokens: int = EVAL_MAX_TOKENS,
     category: str | None = None,
-    faq_answers: bool = False,
-    k: int = 5,
-    retriever: str = "bm25",
     qa: bool = True,
-    **_: Any,
+    faq_answers: bool = False,
+    retriever: str = RETRIEVER,
+    k: int = EVAL_K,
 ) -> EvalReport:
-    """Accuracy on the bundled questions (greedy) and retrieval recall@k on the bundled FAQ."""
-    from deepapps.runtime import progress
+    """Accuracy on the question set (greedy) and retrieval recall@k on the bundled FAQ.
+
+    ``qa=False`` (``--no-qa``) skips the questions; without ``faq_answers`` no language model loads.
+    """
+    import deepapps
 
     t0 = time.perf_counter()
-    need_model = qa or faq_answers  # --no-qa: retrieval only, no language model loaded
-    dataset_name, questions = load_questions(dataset) if qa else ("chat-qa", [])  # bad files fail fast
-    chat = _chat_for(model, device, temperature=0, max_tokens=max_tokens) if need_model else None
-    items = [q for q in questions if category in (None, q["category"])]
-    items = items[: limit or None]
-    per_cat: dict[str, list[bool]] = {}
-    rows = []
-    tokens = 0
-    for item in progress(items, desc="chat-qa", unit="q"):
-        r = chat(item["question"])
-        ok = score(r.text, item["check"])
-        per_cat.setdefault(item["category"], []).append(ok)
-        tokens += r.completion_tokens
-        rows.append({"id": item["id"], "correct": ok, "answer": r.text})
+    dataset_name, items = _questions(dataset, qa, category, limit)  # bad files and categories fail fast
+    chat = deepapps.load("chat", model, device=device, precision=precision) if qa or faq_answers else None
+    rows, per_cat, tokens = _answer_questions(chat, items, max_tokens) if items else ([], {}, 0)
     correct = sum(r["correct"] for r in rows)
     metrics: dict[str, Any] = {
         "accuracy": round(correct / len(rows), 4) if rows else None,
@@ -203,6 +209,22 @@ def evaluate(
     )
 
 
+def _answer_questions(chat: Any, items: list[dict[str, Any]], max_tokens: int):
+    """Greedy answers to ``items``, scored: ``(rows, correct per category, completion tokens)``."""
+    from deepapps.runtime import progress
+
+    per_cat: dict[str, list[bool]] = {}
+    rows = []
+    tokens = 0
+    for item in progress(items, desc="chat-qa", unit="q"):
+        r = chat(item["question"], temperature=0, max_tokens=max_tokens)
+        ok = score(r.text, item["check"])
+        per_cat.setdefault(item["category"], []).append(ok)
+        tokens += r.completion_tokens
+        rows.append({"id": item["id"], "correct": ok, "answer": r.text})
+    return rows, per_cat, tokens
+
+
 def _faq_answers(chat: Any, max_tokens: int, retriever: str) -> tuple[list[dict[str, Any]], float]:
     """End to end: does the answer, given the top chunks, contain the answer phrase?"""
     from deepapps.runtime import progress
@@ -210,15 +232,13 @@ def _faq_answers(chat: Any, max_tokens: int, retriever: str) -> tuple[list[dict[
     from .retrieval import DocIndex
 
     faq = load_faq()
-    index = DocIndex.from_folder(faq["folder"], retriever=retriever)
-    chat.index, chat.top_k_docs = index, 3
+    with_docs = chat.with_docs(DocIndex.from_folder(faq["folder"], retriever=retriever), doc_chunks=3)
     rows = []
     for q in progress(faq["questions"], desc="faq answers", unit="q"):
-        r = chat(q["question"], preset="customer-service", max_tokens=max_tokens * 2)
+        r = with_docs(q["question"], preset="customer-service", temperature=0, max_tokens=max_tokens * 2)
         rows.append(
             {"question": q["question"], "ok": q["key"].lower() in r.text.lower(), "answer": r.text[:200]}
         )
-    chat.index = None
     return rows, round(sum(r["ok"] for r in rows) / len(rows), 4)
 
 
@@ -243,7 +263,7 @@ def _raw(chat: Any, prep: dict[str, Any]) -> dict[str, float]:
     import torch
 
     lm = chat.loaded
-    ids = torch.tensor([prep["input_ids"]], dtype=torch.long)
+    ids = torch.tensor([prep["input_ids"]], dtype=torch.long, device=lm.device)
     timer = _FirstToken()
     t0 = time.perf_counter()
     with torch.inference_mode():
@@ -301,8 +321,9 @@ def _server(url: str, messages: list[dict[str, str]], params: dict[str, Any], mo
     return _figures(n, t0, first or t1, t1)
 
 
-def _start_server(chat: Any, device: str, threads: int) -> tuple[Any, str, str]:
-    """Start ``deepapps chat serve`` on a free loopback port for ``chat``'s model; wait until it answers."""
+def _start_server(chat: Any, threads: int) -> tuple[Any, str, str]:
+    """Start ``deepapps chat serve`` on a free loopback port for ``chat``'s model, device and
+    precision; wait until it answers."""
     import httpx
 
     with socket.socket() as s:
@@ -310,7 +331,7 @@ def _start_server(chat: Any, device: str, threads: int) -> tuple[Any, str, str]:
         port = s.getsockname()[1]
     log = tempfile.TemporaryFile()
     cmd = [sys.executable, "-m", "deepapps.cli", "chat", "serve", "--model", chat.loaded.path]
-    cmd += ["--device", device, "--port", str(port)]
+    cmd += ["--device", chat.device, "--precision", chat.precision, "--port", str(port)]
     env = {**os.environ, "DEEPAPPS_THREADS": str(threads)}
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}/v1"
@@ -328,6 +349,16 @@ def _start_server(chat: Any, device: str, threads: int) -> tuple[Any, str, str]:
             time.sleep(0.2)
 
 
+def _stop_server(proc: Any) -> None:
+    if proc is None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def _figures(n: int, t0: float, first: float, t1: float) -> dict[str, float]:
     decode = t1 - first
     return {
@@ -339,62 +370,83 @@ def _figures(n: int, t0: float, first: float, t1: float) -> dict[str, float]:
     }
 
 
+PATHS = (("raw", "raw model.generate"), ("api", "Chat API (streamed)"), ("server", "HTTP server SSE"))
+
+
 def bench(
     model: Any = None,
     device: str = "cpu",
-    prompt: str = "Write a short paragraph about the ocean.",
-    max_tokens: int = 64,
-    repeats: int = 3,
+    precision: str = "fp32",
+    *,
+    prompt: str = BENCH_PROMPT,
+    max_tokens: int = BENCH_MAX_TOKENS,
+    repeats: int = BENCH_REPEATS,
     threads: int | None = None,
     server: bool = True,
-    **_: Any,
 ) -> BenchReport:
     """Raw ``model.generate`` vs the Chat API vs the server, same prompt, same run, interleaved."""
     import torch
 
+    import deepapps
     from deepapps.runtime import set_threads
 
     n_threads = set_threads(threads)
     t_start = time.perf_counter()
-    t_load = time.perf_counter()
-    chat = _chat_for(model, device)
-    load_s = time.perf_counter() - t_load
+    chat = deepapps.load("chat", model, device=device, precision=precision)
     messages = [{"role": "user", "content": prompt}]
     params = {"temperature": 0, "max_tokens": max_tokens, "min_tokens": max_tokens}
     prep = chat.prepare(messages, **params)
-    url = None
-    srv = None
-    served_name = chat.model_name
-    if server:  # the real `deepapps chat serve`, in its own process, same model and threads
-        srv, url, served_name = _start_server(chat, device, n_threads)
-    runs: dict[str, list[dict[str, float]]] = {"raw": [], "api": [], "server": []}
+    srv, url, served = _start_server(chat, n_threads) if server else (None, None, chat.model_name)
     try:
-        # warm-up: one short pass through each path (first-call allocations, connection setup)
-        warm = {**params, "max_tokens": 4, "min_tokens": 4}
-        _raw(chat, chat.prepare(messages, **warm))
-        _api(chat, messages, warm)
-        if url:
-            _server(url, messages, warm, served_name)
-        for _ in range(repeats):
-            runs["raw"].append(_raw(chat, prep))
-            runs["api"].append(_api(chat, messages, params))
-            if url:
-                runs["server"].append(_server(url, messages, params, served_name))
+        runs = _timed_runs(chat, messages, params, prep, url, served, repeats)
     finally:
-        if srv is not None:
-            srv.terminate()
-            try:
-                srv.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                srv.kill()
+        _stop_server(srv)
     report = BenchReport(task="chat", model=chat.model_name, figures={}, seconds=0.0)
     med = {path: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for path, rs in runs.items() if rs}
-    how = f"median of {repeats} interleaved runs, greedy, exactly {max_tokens} new tokens"
-    for path, label in (
-        ("raw", "raw model.generate"),
-        ("api", "Chat API (streamed)"),
-        ("server", "HTTP server SSE"),
-    ):
+    _add_path_figures(
+        report, med, f"median of {repeats} interleaved runs, greedy, exactly {max_tokens} new tokens"
+    )
+    _add_overhead_figures(report, med)
+    report.add(
+        "load_seconds",
+        round(chat.load_ms / 1e3, 2),
+        "s",
+        measured="loading the chat model in this process: tokenizer + weights (0 if already loaded)",
+    )
+    report.setup = {
+        "prompt": prompt,
+        "prompt_tokens": prep["prompt_tokens"],
+        "max_tokens": max_tokens,
+        "repeats": repeats,
+        "device": chat.device,
+        "precision": chat.precision,
+        "torch_threads": n_threads,
+        "torch": torch.__version__,
+        "dtype": str(next(chat.loaded.model.parameters()).dtype),
+        "runs": runs,
+    }
+    report.seconds = time.perf_counter() - t_start
+    return report
+
+
+def _timed_runs(chat, messages, params, prep, url, served, repeats) -> dict[str, list[dict[str, float]]]:
+    """One warm-up pass through each path, then ``repeats`` rounds, the paths interleaved."""
+    runs: dict[str, list[dict[str, float]]] = {"raw": [], "api": [], "server": []}
+    warm = {**params, "max_tokens": 4, "min_tokens": 4}  # first-call allocations, connection setup
+    _raw(chat, chat.prepare(messages, **warm))
+    _api(chat, messages, warm)
+    if url:
+        _server(url, messages, warm, served)
+    for _ in range(repeats):
+        runs["raw"].append(_raw(chat, prep))
+        runs["api"].append(_api(chat, messages, params))
+        if url:
+            runs["server"].append(_server(url, messages, params, served))
+    return runs
+
+
+def _add_path_figures(report: BenchReport, med: dict[str, dict[str, float]], how: str) -> None:
+    for path, label in PATHS:
         if path not in med:
             continue
         m = med[path]
@@ -416,29 +468,6 @@ def bench(
             "ms",
             measured=f"{label}: time from call to first new token (text delta for api/server)",
         )
-    if "api" in med:
-        per_token_ms = 1e3 / med["raw"]["decode_tokens_per_s"]
-        overhead = med["api"]["streamer_overhead_ms_per_token"]
-        report.add(
-            "api_streamer_overhead_ms_per_token",
-            round(overhead, 4),
-            "ms",
-            measured="time inside the Chat API's streamer per token (decode + stop-string check), "
-            "which runs inside generate()",
-        )
-        report.add(
-            "api_prepare_ms",
-            round(med["api"]["prepare_ms"], 2),
-            "ms",
-            measured="chat template + tokenization + history trimming before generate()",
-        )
-        report.add(
-            "api_overhead_bound_ratio",
-            round(per_token_ms / (per_token_ms + overhead), 4),
-            "ratio",
-            measured="raw ms/token over (raw ms/token + streamer overhead): the speed ratio the "
-            "Chat API's own per-token work allows, independent of run-to-run noise",
-        )
     for path in ("api", "server"):
         if path in med:
             report.add(
@@ -447,19 +476,31 @@ def bench(
                 "ratio",
                 target=">= 0.95",
             )
+
+
+def _add_overhead_figures(report: BenchReport, med: dict[str, dict[str, float]]) -> None:
+    """What the Chat API's own per-token work costs, independent of run-to-run noise."""
+    if "api" not in med:
+        return
+    per_token_ms = 1e3 / med["raw"]["decode_tokens_per_s"]
+    overhead = med["api"]["streamer_overhead_ms_per_token"]
     report.add(
-        "load_seconds", round(load_s, 2), "s", measured="Chat(model) construction: tokenizer + weights"
+        "api_streamer_overhead_ms_per_token",
+        round(overhead, 4),
+        "ms",
+        measured="time inside the Chat API's streamer per token (decode + stop-string check), "
+        "between decoding steps",
     )
-    report.setup = {
-        "prompt": prompt,
-        "prompt_tokens": prep["prompt_tokens"],
-        "max_tokens": max_tokens,
-        "repeats": repeats,
-        "device": device,
-        "torch_threads": n_threads,
-        "torch": torch.__version__,
-        "dtype": str(next(chat.loaded.model.parameters()).dtype),
-        "runs": runs,
-    }
-    report.seconds = time.perf_counter() - t_start
-    return report
+    report.add(
+        "api_prepare_ms",
+        round(med["api"]["prepare_ms"], 2),
+        "ms",
+        measured="chat template + tokenization + history trimming before decoding",
+    )
+    report.add(
+        "api_overhead_bound_ratio",
+        round(per_token_ms / (per_token_ms + overhead), 4),
+        "ratio",
+        measured="raw ms/token over (raw ms/token + streamer overhead): the speed ratio the "
+        "Chat API's own per-token work allows, independent of run-to-run noise",
+    )

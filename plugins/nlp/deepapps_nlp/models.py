@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deepapps import InputError, ModelNotAvailableError, ModelSpec
+from deepapps import InputError, ModelNotAvailableError, ModelRef, ModelSpec
 from deepapps.runtime.offline import apply_offline_policy
 
 apply_offline_policy()  # before transformers is imported: a hub id fails at once, not after ~46 s
@@ -72,76 +72,41 @@ class LoadedModel:
         }
 
 
-def _dtype(dtype: str | None, device: str):
-    import torch
+def _quiet_progress() -> None:
+    """``DEEPAPPS_NO_PROGRESS=1`` also hides transformers' own "Loading weights" bar."""
+    if os.environ.get("DEEPAPPS_NO_PROGRESS", "").strip().lower() in {"1", "true", "yes"}:
+        from transformers.utils import logging as hf_logging
 
-    if dtype in (None, "auto"):
-        # float32 is the fastest on most CPUs (bf16 matmuls are emulated without AMX)
-        return torch.float32 if device == "cpu" else torch.float16
-    table = {
-        "float32": torch.float32,
-        "fp32": torch.float32,
-        "bfloat16": torch.bfloat16,
-        "bf16": torch.bfloat16,
-    }
-    table.update({"float16": torch.float16, "fp16": torch.float16})
-    if dtype not in table:
-        raise InputError(f"dtype {dtype!r} is not one of {sorted(table)}")
-    return table[dtype]
+        hf_logging.disable_progress_bar()
 
 
-def resolve_model_path(model: ModelSpec | str | os.PathLike) -> tuple[str, str]:
-    """``(display name, local folder or hub id)`` for a registered spec, a folder or a hub id."""
-    from deepapps.runtime.pull import model_path
-
-    if isinstance(model, ModelSpec):
-        return model.name, str(model_path(model))
-    text = str(model)
-    path = Path(text).expanduser()
-    if path.exists():
-        if path.is_file() and path.suffix != ".gguf":
-            raise InputError(f"model {text!r} is a file; pass the folder holding config.json and the weights")
-        return path.name, str(path)
-    if text.count("/") == 1 and not text.startswith((".", "/")):
-        return text, text  # a hub id: works when online (DEEPAPPS_ONLINE=1)
-    raise ModelNotAvailableError(f"model {text!r}: no such folder, and it does not look like a hub id")
+def model_location(model: ModelRef) -> tuple[str, str]:
+    """``(display name, local folder, .gguf file or hub id)`` of a model the core resolved."""
+    if model.kind == "hub":
+        return model.name, str(model.hub_id)
+    path = Path(model.path)
+    if path.is_file() and path.suffix != ".gguf":
+        raise InputError(
+            f"model {model.name!r} is a file; pass the folder holding config.json and the weights, or a .gguf file"
+        )
+    return (model.name if model.kind == "registered" else path.name), str(path)
 
 
 def load_model(
-    model: ModelSpec | str | os.PathLike,
-    device: str = "cpu",
-    dtype: str | None = None,
-    context_window: int | None = None,
+    model: ModelRef, device: str = "cpu", precision: str = "fp32", context_window: int | None = None
 ) -> LoadedModel:
-    """Load a causal LM + tokenizer (folder, hub id, ``.gguf`` file, or registered spec)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """Load a causal LM + tokenizer (a folder, a ``.gguf`` file or a hub id) at ``precision``."""
+    from deepapps.runtime.precision import resolve_dtype
 
-    name, location = resolve_model_path(model)
+    name, location = model_location(model)
     if os.environ.get("DEEPAPPS_THREADS"):
         # e.g. DEEPAPPS_THREADS=1 on a shared machine: two spinning OpenMP threads on two busy
         # cores made generation ~8x slower than one thread in our measurements
         from deepapps.runtime import set_threads
 
         set_threads()
-    kwargs: dict[str, Any] = {}
-    src = location
-    if location.endswith(".gguf"):
-        src, kwargs["gguf_file"] = str(Path(location).parent), Path(location).name
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(src, **kwargs)
-        lm = AutoModelForCausalLM.from_pretrained(src, dtype=_dtype(dtype, device), **kwargs)
-    except ValueError as exc:
-        raise InputError(
-            f"model {location!r} is not a causal language model ({str(exc).splitlines()[0][:200]}); "
-            "pass a chat/instruct model"
-        ) from exc
-    except OSError as exc:
-        from deepapps.runtime.offline import offline_hint
-
-        hint = f" ({offline_hint()})" if os.environ.get("HF_HUB_OFFLINE") == "1" else ""
-        raise ModelNotAvailableError(
-            f"cannot load model {location!r}: {str(exc).splitlines()[0]}{hint}"
-        ) from exc
+    _quiet_progress()
+    tokenizer, lm = _from_pretrained(location, resolve_dtype(precision, device))
     lm.to(device).eval()
     lm.requires_grad_(False)  # inference only; never flip the global grad mode of the caller
     default_template = False
@@ -163,18 +128,45 @@ def load_model(
     )
 
 
+def _from_pretrained(location: str, dtype: Any) -> tuple[Any, Any]:
+    """Tokenizer and model from a folder, hub id or ``.gguf`` file, with one-line errors."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kwargs: dict[str, Any] = {}
+    src = location
+    if location.endswith(".gguf"):
+        src, kwargs["gguf_file"] = str(Path(location).parent), Path(location).name
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(src, **kwargs)
+        lm = AutoModelForCausalLM.from_pretrained(src, dtype=dtype, **kwargs)
+    except ValueError as exc:
+        raise InputError(
+            f"model {location!r} is not a causal language model ({str(exc).splitlines()[0][:200]}); "
+            "pass a chat/instruct model"
+        ) from exc
+    except OSError as exc:
+        from deepapps.runtime.offline import offline_hint
+
+        hint = f" ({offline_hint()})" if os.environ.get("HF_HUB_OFFLINE") == "1" else ""
+        raise ModelNotAvailableError(
+            f"cannot load model {location!r}: {str(exc).splitlines()[0]}{hint}"
+        ) from exc
+    return tokenizer, lm
+
+
 _CACHE: dict[tuple, LoadedModel] = {}
 _CACHE_LOCK = threading.Lock()
 
 
 def get_model(
-    model: ModelSpec | str | os.PathLike, device: str = "cpu", dtype: str | None = None, context_window=None
+    model: ModelRef, device: str = "cpu", precision: str = "fp32", context_window: int | None = None
 ) -> LoadedModel:
-    """:func:`load_model`, memoised per (model, device, dtype): a server and the UI share one copy."""
-    key = (model.name if isinstance(model, ModelSpec) else str(model), device, dtype, context_window)
+    """:func:`load_model`, memoised per (model, device, precision, context window): chats that
+    differ only in their documents or defaults (the server, the UI, eval) share one copy."""
+    key = (model.key, device, precision, context_window)
     with _CACHE_LOCK:
         if key not in _CACHE:
-            _CACHE[key] = load_model(model, device=device, dtype=dtype, context_window=context_window)
+            _CACHE[key] = load_model(model, device, precision, context_window)
         return _CACHE[key]
 
 
@@ -188,6 +180,7 @@ def convert_gguf(spec: ModelSpec, gguf_path: Path, progress: bool = True) -> Pat
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     gguf_path = Path(gguf_path)
+    _quiet_progress()
     out = gguf_path.parent / CONVERTED_DIR
     if (out / "config.json").exists() and any(out.glob("*.safetensors")):
         return out

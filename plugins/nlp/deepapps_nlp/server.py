@@ -139,9 +139,11 @@ class MainThreadExecutor(Executor):
             if not future.set_running_or_notify_cancel():
                 continue
             try:
-                future.set_result(fn(*args, **kwargs))
+                result = fn(*args, **kwargs)
             except BaseException as exc:  # noqa: BLE001 - handed to the awaiting request
                 future.set_exception(exc)
+            else:  # outside the try: a Ctrl-C landing here must not touch the finished future
+                future.set_result(result)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self._closed = True
@@ -692,8 +694,8 @@ def _options(body: dict[str, Any], chat: Chat, limits: ServerLimits) -> dict[str
         raise APIError(400, "'seed' must fit in 64 bits.", param="seed")
     try:  # validate ranges here so the error names its parameter
         chat._params(dict(options))
-    except InputError as exc:
-        param = str(exc).split(" ", 1)[0]
+    except InputError as exc:  # "option --top-p: ..." names the request's top_p
+        param = str(exc).removeprefix("option --").split(":", 1)[0].split(" ", 1)[0].replace("-", "_")
         raise APIError(400, str(exc), param=param if param in body else None) from exc
     return options
 
