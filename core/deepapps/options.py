@@ -272,6 +272,11 @@ def parse_cli(tokens: Sequence[str], options: Sequence[Option], where: str) -> t
                 i += 1
             values[opt.name] = opt.parse(text)
             continue
+        if len(tok) > 1 and tok[0] == "-" and tok[1].isalpha() and not os.path.exists(tok):
+            raise OptionError(
+                f"unknown option {tok} for {where}: task options are spelled --name VALUE "
+                "(use -- before an input that starts with -)"
+            )
         key, eq, text = tok.partition("=")
         if eq and key.replace("-", "_") in names and not os.path.exists(tok):
             opt = names[key.replace("-", "_")]

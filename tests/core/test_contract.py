@@ -82,6 +82,9 @@ def test_cli_parsing_flags_never_swallow_inputs():
         parse_cli(["--cnf", "1"], opts, "t")
     with pytest.raises(OptionError, match="needs a value"):
         parse_cli(["a.jpg", "--conf"], opts, "t")
+    with pytest.raises(OptionError, match="unknown option -t for t"):
+        parse_cli(["a.jpg", "-t", "0"], opts, "t")
+    assert parse_cli(["-", "-5"], opts, "t")[0] == ["-", "-5"]  # stdin and negative numbers stay inputs
 
 
 def test_load_checks_options_before_building_anything(boring_plugin):
