@@ -64,11 +64,6 @@ def generate(
 
     Reuses a finished dataset with the same parameters unless ``overwrite``.
     """
-    from PIL import Image
-
-    from deepapps.runtime.checkpoint import atomic_write_text
-    from deepapps.runtime.progress import progress as bar
-
     if n < 1:
         raise InputError(f"scenes: n must be at least 1, got {n}")
     if size < 32:
@@ -76,36 +71,49 @@ def generate(
     root = Path(out_dir) if out_dir is not None else dataset_dir(n, seed, size)
     params = {"n": n, "seed": seed, "size": size, "min_pixels": min_pixels, "format": FORMAT_VERSION}
     meta_path = root / "meta.json"
-    if meta_path.exists() and not overwrite:
-        meta = json.loads(meta_path.read_text())
-        if meta.get("params") == params:
-            return root / "data.yaml"
-    if root.exists():
-        for sub in ("images", "labels", "masks"):
-            shutil.rmtree(root / sub, ignore_errors=True)
+    if meta_path.exists() and not overwrite and json.loads(meta_path.read_text()).get("params") == params:
+        return root / "data.yaml"
+    _fresh_folders(root)
+    t0 = time.perf_counter()
+    counts, instances = _render_all(root, n, seed, size, min_pixels, quality, progress)
+    _write_index(root, n, seed, size, params, counts, instances, time.perf_counter() - t0)
+    return root / "data.yaml"
+
+
+def _fresh_folders(root: Path) -> None:
+    """Empty images/, labels/ and masks/ (one sub-folder per split), keeping anything else in ``root``."""
     for sub in ("images", "labels", "masks"):
+        shutil.rmtree(root / sub, ignore_errors=True)
         for split in SPLITS:
             (root / sub / split).mkdir(parents=True, exist_ok=True)
 
+
+def _render_all(root: Path, n: int, seed: int, size: int, min_pixels, quality: int, progress: bool):
+    """Render and save every scene; (images per split, instances per split and class)."""
+    from PIL import Image
+
+    from deepapps.runtime.progress import progress as bar
+
     counts = {s: 0 for s in SPLITS}
     instances = {s: [0] * len(CLASSES) for s in SPLITS}
-    t0 = time.perf_counter()
     with SceneRenderer(size, min_pixels=min_pixels) as renderer:
-        for i in bar(
-            range(n), total=n, desc=f"rendering scenes ({size}px)", unit="img", disable=not progress
-        ):
+        for i in bar(range(n), total=n, desc=f"rendering scenes ({size}px)", unit="img", disable=not progress):
             scene = renderer.render(np.random.default_rng([seed, i]))
             split = split_of(i, n)
             stem = f"{i:06d}"
             Image.fromarray(scene.image).save(root / "images" / split / f"{stem}.jpg", quality=quality)
-            (root / "labels" / split / f"{stem}.txt").write_text(
-                "".join(x + "\n" for x in scene.yolo_lines())
-            )
+            (root / "labels" / split / f"{stem}.txt").write_text("".join(x + "\n" for x in scene.yolo_lines()))
             Image.fromarray(scene.instance_mask).save(root / "masks" / split / f"{stem}.png")
             counts[split] += 1
             for c in scene.classes:
                 instances[split][c] += 1
-    seconds = time.perf_counter() - t0
+    return counts, instances
+
+
+def _write_index(root: Path, n: int, seed: int, size: int, params: dict, counts, instances, seconds: float):
+    """data.yaml (what ultralytics reads) and meta.json (what a reuse checks), written atomically."""
+    from deepapps.runtime.checkpoint import atomic_write_text
+
     names = "\n".join(f"  {i}: {name}" for i, name in enumerate(CLASSES))
     atomic_write_text(
         root / "data.yaml",
@@ -119,8 +127,7 @@ def generate(
         "instances": {s: dict(zip(CLASSES, v, strict=False)) for s, v in instances.items()},
         "seconds": round(seconds, 1),
     }
-    atomic_write_text(meta_path, json.dumps(meta, indent=2))
-    return root / "data.yaml"
+    atomic_write_text(root / "meta.json", json.dumps(meta, indent=2))
 
 
 def read_labels(label_path: str | Path, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:

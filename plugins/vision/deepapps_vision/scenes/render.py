@@ -261,6 +261,8 @@ class SceneRenderer:
             return self._render(rng)
 
     def _render(self, rng: np.random.Generator) -> Scene:
+        """Objects, distractors, settling, camera, background, jitter, labels: in this order, so the
+        same generator state always gives the same scene."""
         import pybullet as p
 
         cid = self.client
@@ -268,20 +270,40 @@ class SceneRenderer:
         p.setAdditionalSearchPath(pybullet_data_path(), physicsClientId=cid)
         p.setGravity(0, 0, -9.81, physicsClientId=cid)
         z0, spread, surface, see_through = self._surface(rng)
-
         n_objects = int(rng.integers(1, 7))
+        body_class = self._place_objects(rng, n_objects, z0, spread)
+        n_distractors = int(rng.integers(0, 5))
+        self._place_distractors(rng, n_distractors, z0, spread)
+        for _ in range(int(rng.integers(150, 300))):  # let them fall and settle
+            p.stepSimulation(physicsClientId=cid)
+        rgb, seg, fov = self._photograph(rng, body_class, z0)
+        rgb = self._composite(rng, rgb, seg, see_through)
+        instance, classes = self._labels(seg, body_class)
+        boxes = boxes_from_mask(instance, len(classes))
+        info = {"surface": surface, "fov": round(fov, 2), "objects": n_objects, "distractors": n_distractors}
+        return Scene(image=rgb, instance_mask=instance, classes=classes, boxes=boxes, info=info)
+
+    def _place_objects(self, rng: np.random.Generator, n: int, z0: float, spread: float) -> dict[int, int]:
+        """Drop ``n`` labelled objects; body id -> class index."""
+        import pybullet as p
+
         body_class: dict[int, int] = {}
-        for _ in range(n_objects):
+        for _ in range(n):
             cls = int(rng.integers(len(CLASSES)))
             urdf, (lo, hi), recolour = OBJECTS[CLASSES[cls]]
             body = self._drop(rng, urdf, float(rng.uniform(lo, hi)), z0, spread)
             if recolour:
                 p.changeVisualShape(
-                    body, -1, rgbaColor=rng.uniform(0.05, 1.0, 3).tolist() + [1], physicsClientId=cid
+                    body, -1, rgbaColor=rng.uniform(0.05, 1.0, 3).tolist() + [1], physicsClientId=self.client
                 )
             body_class[body] = cls
-        n_distractors = int(rng.integers(0, 5))
-        for _ in range(n_distractors):
+        return body_class
+
+    def _place_distractors(self, rng: np.random.Generator, n: int, z0: float, spread: float) -> None:
+        """Drop ``n`` unlabelled objects (random meshes or plain shapes) in random colours."""
+        import pybullet as p
+
+        for _ in range(n):
             if rng.random() < 0.6:
                 k = int(rng.integers(_N_RANDOM_URDFS))
                 urdf, scale = f"random_urdfs/{k:03d}/{k:03d}.urdf", float(rng.uniform(0.6, 1.4))
@@ -293,13 +315,14 @@ class SceneRenderer:
             except p.error:
                 continue
             p.changeVisualShape(
-                body, -1, rgbaColor=rng.uniform(0.05, 1.0, 3).tolist() + [1], physicsClientId=cid
+                body, -1, rgbaColor=rng.uniform(0.05, 1.0, 3).tolist() + [1], physicsClientId=self.client
             )
 
-        for _ in range(int(rng.integers(150, 300))):  # let them fall and settle
-            p.stepSimulation(physicsClientId=cid)
+    def _photograph(self, rng: np.random.Generator, body_class: dict[int, int], z0: float):
+        """(rgb, segmentation, fov) from a random camera aimed at the objects that stayed near the surface."""
+        import pybullet as p
 
-        # camera looking at the middle of the objects that stayed near the surface
+        cid = self.client
         positions = [p.getBasePositionAndOrientation(b, physicsClientId=cid)[0] for b in body_class]
         centre = np.mean(positions, axis=0) if positions else np.array([0.0, 0.0, z0])
         target = centre + np.array([rng.normal(0, 0.04), rng.normal(0, 0.04), 0.0])
@@ -332,19 +355,20 @@ class SceneRenderer:
             physicsClientId=cid,
         )
         rgb = np.asarray(rgba, dtype=np.uint8).reshape(self.height, self.width, 4)[:, :, :3].copy()
-        seg = np.asarray(seg, dtype=np.int64).reshape(self.height, self.width)
+        return rgb, np.asarray(seg, dtype=np.int64).reshape(self.height, self.width), fov
 
-        # real photo behind everything the renderer left empty
+    def _composite(self, rng: np.random.Generator, rgb: np.ndarray, seg: np.ndarray, see_through) -> np.ndarray:
+        """A real photo behind everything the renderer left empty, then global photometric jitter."""
         empty = (seg < 0) | (seg == see_through) if see_through is not None else seg < 0
         if empty.any():
             rgb[empty] = self._background(rng)[empty]
-
-        # photometric jitter (global; labels unchanged)
         img = rgb.astype(np.float32) * rng.uniform(0.75, 1.2) + rng.uniform(-20, 20)
         if rng.random() < 0.5:
             img += rng.normal(0, rng.uniform(1, 6), img.shape)
-        rgb = np.clip(img, 0, 255).astype(np.uint8)
+        return np.clip(img, 0, 255).astype(np.uint8)
 
+    def _labels(self, seg: np.ndarray, body_class: dict[int, int]) -> tuple[np.ndarray, list[int]]:
+        """Instance mask (1..K) and classes of the labelled objects with enough visible pixels."""
         instance = np.zeros((self.height, self.width), dtype=np.uint8)
         classes: list[int] = []
         for body, cls in body_class.items():
@@ -353,9 +377,7 @@ class SceneRenderer:
                 continue  # out of view or hidden behind something
             classes.append(cls)
             instance[pixels] = len(classes)
-        boxes = boxes_from_mask(instance, len(classes))
-        info = {"surface": surface, "fov": round(fov, 2), "objects": n_objects, "distractors": n_distractors}
-        return Scene(image=rgb, instance_mask=instance, classes=classes, boxes=boxes, info=info)
+        return instance, classes
 
     def _background(self, rng: np.random.Generator) -> np.ndarray:
         """A random crop of a random photo, flipped maybe, resized to the frame."""
