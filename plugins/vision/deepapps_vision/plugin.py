@@ -11,7 +11,7 @@ import importlib
 
 from deepapps import hookimpl
 
-SUBDOMAINS = ("deepapps_vision.detection.specs", "deepapps_vision.faces.specs")
+SUBDOMAINS = ("deepapps_vision.detection.specs", "deepapps_vision.faces.specs", "deepapps_vision.segmentation.specs")
 
 
 def _each(fn_name: str):

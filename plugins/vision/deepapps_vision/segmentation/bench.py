@@ -1,0 +1,130 @@
+"""``deepapps bench segmentation``: encoder time per image and decoder time per click on a cached embedding."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from deepapps.resolution import ModelRef
+from deepapps.results import BenchReport
+
+
+def _median_ms(fn: Callable[[int], Any], repeats: int) -> float:
+    fn(-1)  # warm-up
+    times = []
+    for i in range(repeats):
+        t = time.perf_counter()
+        fn(i)
+        times.append((time.perf_counter() - t) * 1e3)
+    return round(statistics.median(times), 3)
+
+
+def _test_image(size: int) -> np.ndarray:
+    from deepapps_vision.scenes import render_scene
+
+    return render_scene(10_001, size).image
+
+
+FIGURES = {  # name -> (unit, what was timed)
+    "encoder_ms_per_image": ("ms/image", "set_image on a new image (preprocess + image encoder)"),
+    "set_image_cached_ms": ("ms/image", "set_image on the same image again: a cache hit"),
+    "decoder_ms_per_click": (
+        "ms/click",
+        "predict(1 point) on the cached embedding, mask upsampled to the image",
+    ),
+    "decoder_ms_per_click_multimask": ("ms/click", "the same with three candidate masks"),
+    "decoder_ms_per_box": ("ms/box", "predict(box) on the cached embedding"),
+    "decoder_core_ms_per_click": ("ms/click", "prompt encoder + mask decoder only (low-res logits)"),
+}
+
+
+def _prompt_timings(runner: Any, image: np.ndarray, repeats: int) -> dict[str, float]:
+    h, w = image.shape[:2]
+
+    def fresh(i: int) -> None:  # a one-pixel change: a new hash, so the encoder runs
+        copy = image.copy()
+        copy[0, 0, 0] = (i + 1) % 256
+        runner.set_image(copy)
+
+    timings = {"encoder_ms_per_image": _median_ms(fresh, repeats)}
+    runner.set_image(image)
+    centre, box = [[w / 2, h / 2]], [w * 0.25, h * 0.25, w * 0.75, h * 0.75]
+    timings["set_image_cached_ms"] = _median_ms(lambda i: runner.set_image(image), repeats)
+    timings["decoder_ms_per_click"] = _median_ms(
+        lambda i: runner.predict(points=centre, multimask=False), repeats
+    )
+    timings["decoder_ms_per_click_multimask"] = _median_ms(
+        lambda i: runner.predict(points=centre, multimask=True), repeats
+    )
+    timings["decoder_ms_per_box"] = _median_ms(lambda i: runner.predict(box=box), repeats)
+    timings["decoder_core_ms_per_click"] = _median_ms(lambda i: _decoder_only(runner, w / 2, h / 2), repeats)
+    return timings
+
+
+def bench(
+    model: ModelRef, device: str, precision: str, repeats: int, image_size: int, everything: bool
+) -> BenchReport:
+    """Median milliseconds of: the image encoder, a cache hit, one click, one box, and segment-everything."""
+    import torch
+
+    import deepapps
+    from deepapps.runtime.threads import set_threads
+
+    set_threads()  # DEEPAPPS_THREADS, else every core
+    t0 = time.perf_counter()
+    runner = deepapps.load("segmentation", model, device=device, precision=precision, cache_size=4)
+    image = _test_image(image_size)
+    timings = _prompt_timings(runner, image, repeats)
+    arch = runner.arch
+    setup = {
+        "image": f"scenes render seed 10001, {image.shape[1]}x{image.shape[0]}",
+        "encoder_input": arch.img_size,
+        "embedding": f"{arch.prompt_dim}x{arch.grid}x{arch.grid}",
+        "repeats": repeats,
+        "device": device,
+        "precision": precision,
+        "torch_threads": torch.get_num_threads(),
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "params": sum(p.numel() for p in runner.sam.parameters()),
+    }
+    report = BenchReport(task="segmentation", model=model.name, figures={}, seconds=0.0, setup=setup)
+    for name, (unit, note) in FIGURES.items():
+        report.add(name, timings[name], unit, stat="median", note=note)
+    if everything:
+        start = time.perf_counter()
+        found = runner.segment_everything(image)
+        elapsed = round((time.perf_counter() - start) * 1e3, 1)
+        report.add(
+            "segment_everything_ms", elapsed, "ms/image", masks=len(found.instances), points_per_side=16
+        )
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _decoder_only(runner: Any, x: float, y: float) -> None:
+    import torch
+
+    predictor = runner.predictor
+    coords = torch.as_tensor(
+        predictor.transform.apply_coords(np.array([[x, y]]), predictor.original_size),
+        dtype=torch.float,
+        device=predictor.device,
+    )[None]
+    labels = torch.ones((1, 1), dtype=torch.int, device=predictor.device)
+    sam = runner.sam
+    with torch.inference_mode():
+        sparse, dense = sam.prompt_encoder(points=(coords, labels), boxes=None, masks=None)
+        sam.mask_decoder(
+            image_embeddings=predictor.features,
+            image_pe=sam.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=False,
+        )

@@ -1,0 +1,364 @@
+"""The segmentation runner: SAM with a cached image embedding, prompts, everything mode, detect then segment.
+
+```python
+import deepapps
+sam = deepapps.load("segmentation")               # bundled sam-tiny-scenes; or model="sam_vit_b_01ec64.pth"
+sam.set_image("photo.jpg")                        # encoder runs once per distinct image (LRU cache)
+masks, scores, logits = sam.predict(points=[[120, 80]], labels=[1])
+masks, scores, logits = sam.predict(box=[40, 30, 200, 180])
+r = sam("photo.jpg", points=[120, 80, 160, 90], labels=[1, 0])     # SegmentationResult
+r = sam("photo.jpg", boxes_from="object-detection")                 # one labelled mask per detection
+r = sam("photo.jpg")                                                # no prompt: segment everything
+r.masks, r.instances[0].rle, r.plot(), r.save_masks("out/")
+```
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepapps.errors import InputError
+from deepapps.resolution import ModelRef
+from deepapps.runner import Runner, describe_input
+
+from .prompts import check_box, check_points
+from .results import SegmentationResult, make_instances
+from .specs import EVERYTHING_OPTIONS, TASK
+
+_EVERYTHING = {o.name: o.default for o in EVERYTHING_OPTIONS}
+
+
+def image_key(image: np.ndarray) -> str:
+    """Content hash of an RGB array (shape included): the embedding cache key."""
+    digest = hashlib.blake2b(image.tobytes(), digest_size=16)
+    digest.update(repr(image.shape).encode())
+    return digest.hexdigest()
+
+
+class EmbeddingCache:
+    """A bounded LRU of image embeddings: ``key -> (features, input_size, original_size)``."""
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self.items: OrderedDict[str, tuple[Any, tuple[int, int], tuple[int, int]]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: str):
+        entry = self.items.get(key)
+        if entry is None:
+            self.misses += 1
+            return None
+        self.items.move_to_end(key)
+        self.hits += 1
+        return entry
+
+    def put(self, key: str, entry: tuple[Any, tuple[int, int], tuple[int, int]]) -> None:
+        self.items[key] = entry
+        self.items.move_to_end(key)
+        while len(self.items) > self.size:
+            self.items.popitem(last=False)
+
+
+def cached_predictor(sam: Any, cache: EmbeddingCache, device: str, precision: str):
+    """A ``SamPredictor`` whose ``set_image`` looks the embedding up before running the encoder.
+
+    The automatic mask generator gets the same predictor, so "segment everything" after a click reuses it.
+    """
+    from segment_anything import SamPredictor
+
+    from deepapps.runtime.precision import autocast, inference_mode
+
+    class CachedPredictor(SamPredictor):
+        encoder_calls = 0
+        last_hit = False
+
+        def set_image(self, image: np.ndarray, image_format: str = "RGB") -> None:
+            key = image_key(image)
+            entry = cache.get(key)
+            self.last_hit = entry is not None
+            if entry is None:
+                with inference_mode(), autocast(device, precision):
+                    super().set_image(image, image_format)
+                self.features = self.features.float()
+                self.encoder_calls += 1
+                cache.put(key, (self.features, self.original_size, self.input_size))
+                return
+            self.reset_image()
+            self.features, self.original_size, self.input_size = entry
+            self.is_image_set = True
+
+    return CachedPredictor(sam)
+
+
+class SegmentationRunner(Runner):
+    """Promptable segmentation with a SAM; see the module docstring."""
+
+    task = TASK
+
+    def __init__(
+        self, model_name: str, device: str, precision: str, sam: Any, arch: Any, cache_size: int = 8
+    ) -> None:
+        super().__init__(model_name, device, precision)
+        self.sam = sam
+        self.arch = arch
+        self.cache = EmbeddingCache(cache_size)
+        self.predictor = cached_predictor(sam, self.cache, device, precision)
+        self.image = None  # the PIL image set last
+        self.lock = threading.Lock()  # one call at a time: the runner holds the current image
+
+    @property
+    def encoder_calls(self) -> int:
+        """How many times the image encoder ran (cache misses)."""
+        return self.predictor.encoder_calls
+
+    # --- the SamPredictor-style API -----------------------------------------------------------------
+    def set_image(self, image: Any) -> bool:
+        """Compute (or fetch from the cache) the embedding of ``image``; True when it was cached."""
+        from deepapps.runtime.images import load_image
+
+        pil = load_image(image)
+        self.predictor.set_image(np.asarray(pil))
+        self.image = pil
+        return self.predictor.last_hit
+
+    def _require_image(self) -> tuple[int, int]:
+        if self.image is None or not self.predictor.is_image_set:
+            raise InputError("no image set: call set_image(image) before predict(...)")
+        return self.image.size
+
+    def predict(
+        self,
+        points: Any = None,
+        labels: Any = None,
+        box: Any = None,
+        multimask: bool | None = None,
+        mask_input: Any = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Masks (C x H x W bool), predicted IoUs (C,) and low-res logits (C x h x w) for the prompts,
+        best first. Points are ``[[x, y], ...]`` (or flat), labels 1/0, box ``[x1, y1, x2, y2]``."""
+        import torch
+
+        width, height = self._require_image()
+        pts, labs = check_points(points, labels, width, height)
+        bx = check_box(box, width, height)
+        if pts is None and bx is None and mask_input is None:
+            raise InputError("no prompt: give points (x,y pairs) or a box (x1,y1,x2,y2)")
+        if multimask is None:
+            multimask = pts is not None and len(pts) == 1 and bx is None
+        size = self.predictor.original_size
+        dev = self.predictor.device
+        tf = self.predictor.transform
+        coords = labels_t = box_t = mask_t = None
+        if pts is not None:
+            coords = torch.as_tensor(tf.apply_coords(pts, size), dtype=torch.float, device=dev)[None]
+            labels_t = torch.as_tensor(labs, dtype=torch.int, device=dev)[None]
+        if bx is not None:
+            box_t = torch.as_tensor(tf.apply_boxes(bx[None], size), dtype=torch.float, device=dev)
+        if mask_input is not None:
+            mask_t = self._mask_input(mask_input)
+        with torch.inference_mode():
+            masks, scores, logits = self.predictor.predict_torch(coords, labels_t, box_t, mask_t, multimask)
+        order = torch.argsort(scores[0], descending=True)
+        return (
+            masks[0][order].cpu().numpy(),
+            scores[0][order].float().cpu().numpy(),
+            logits[0][order].float().cpu().numpy(),
+        )
+
+    def _mask_input(self, mask_input: Any):
+        import torch
+
+        side = self.arch.low_res
+        arr = np.asarray(mask_input, dtype=np.float32)
+        if arr.ndim == 3 and arr.shape[0] == 1:
+            arr = arr[0]
+        if arr.shape != (side, side) or not np.isfinite(arr).all():
+            raise InputError(
+                f"mask_input must be one {side}x{side} array of finite logits (low_res_logits[i])"
+            )
+        return torch.as_tensor(arr, device=self.predictor.device)[None, None]
+
+    def predict_boxes(self, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One mask per box (N x 4 pixel xyxy) in one decoder batch: masks, predicted IoUs, logits."""
+        import torch
+
+        width, height = self._require_image()
+        boxes = np.stack([check_box(b, width, height) for b in np.asarray(boxes, dtype=float).reshape(-1, 4)])
+        box_t = torch.as_tensor(
+            self.predictor.transform.apply_boxes(boxes, self.predictor.original_size),
+            dtype=torch.float,
+            device=self.predictor.device,
+        )
+        with torch.inference_mode():
+            masks, scores, logits = self.predictor.predict_torch(None, None, box_t, None, False)
+        return (
+            masks[:, 0].cpu().numpy(),
+            scores[:, 0].float().cpu().numpy(),
+            logits[:, 0].float().cpu().numpy(),
+        )
+
+    def segment_everything(
+        self,
+        image: Any,
+        points_per_side: int = _EVERYTHING["points_per_side"],
+        pred_iou_thresh: float = _EVERYTHING["pred_iou_thresh"],
+        stability_thresh: float = _EVERYTHING["stability_thresh"],
+    ) -> SegmentationResult:
+        """Masks of everything in ``image`` from a grid of point prompts (SamAutomaticMaskGenerator:
+        filtering by predicted IoU and stability, then box NMS), largest first."""
+        hit = self.set_image(image)
+        return self._everything(points_per_side, pred_iou_thresh, stability_thresh, hit)
+
+    def _everything(
+        self, points_per_side: int, pred_iou_thresh: float, stability_thresh: float, hit: bool
+    ) -> SegmentationResult:
+        from segment_anything import SamAutomaticMaskGenerator
+
+        generator = SamAutomaticMaskGenerator(
+            self.sam,
+            points_per_side=points_per_side,
+            pred_iou_thresh=pred_iou_thresh,
+            stability_score_thresh=stability_thresh,
+            output_mode="binary_mask",
+        )
+        generator.predictor = self.predictor  # reuse the cached embedding
+        records = sorted(generator.generate(np.asarray(self.image)), key=lambda r: -r["area"])
+        masks = np.stack([r["segmentation"] for r in records]) if records else self._no_masks()
+        scores = np.asarray([r["predicted_iou"] for r in records], dtype=np.float32)
+        stability = [float(r["stability_score"]) for r in records]
+        return self._result("everything", masks, scores, None, hit, stability=stability)
+
+    def _no_masks(self) -> np.ndarray:
+        w, h = self.image.size
+        return np.zeros((0, h, w), dtype=bool)
+
+    def _result(
+        self, mode: str, masks: np.ndarray, scores: np.ndarray, logits: Any, hit: bool, **extra: Any
+    ) -> SegmentationResult:
+        w, h = self.image.size
+        return SegmentationResult(
+            width=w,
+            height=h,
+            mode=mode,
+            embedding_cached=hit,
+            masks=masks,
+            low_res_logits=logits,
+            image=self.image,
+            instances=make_instances(
+                masks,
+                scores,
+                names=extra.pop("names", None),
+                det_conf=extra.pop("det_conf", None),
+                boxes=extra.pop("boxes", None),
+                stability=extra.pop("stability", None),
+            ),
+            **extra,
+        )
+
+    # --- detect then segment ------------------------------------------------------------------------
+    def detect_then_segment(
+        self,
+        image: Any,
+        boxes_from: str = "object-detection",
+        boxes_model: str | None = None,
+        boxes_conf: float | None = None,
+    ) -> SegmentationResult:
+        """Boxes from the ``boxes_from`` task (through the registry) as prompts: one labelled mask each."""
+        return self._detect(boxes_from, boxes_model, boxes_conf, self.set_image(image))
+
+    def _detect(
+        self, boxes_from: str, boxes_model: str | None, boxes_conf: float | None, hit: bool
+    ) -> SegmentationResult:
+        boxes, names, confs = self._detections(boxes_from, boxes_model, boxes_conf)
+        if len(boxes) == 0:
+            return self._result("detect", self._no_masks(), np.zeros(0, np.float32), None, hit)
+        masks, scores, logits = self.predict_boxes(boxes)
+        return self._result("detect", masks, scores, logits, hit, names=names, det_conf=confs, boxes=boxes)
+
+    def _detections(self, task: str, model: str | None, conf: float | None):
+        import deepapps
+        from deepapps.registry import registry
+
+        if registry.task(task).name == TASK:
+            raise InputError("--boxes-from needs a detection task such as object-detection, not segmentation")
+        detector = deepapps.load(task, model, device=self.device)
+        found = detector(self.image, **({} if conf is None else {"conf": conf}))
+        detections = getattr(found, "detections", None)
+        if detections is None:
+            raise InputError(f"task {task!r} gives no boxes; use a detection task such as object-detection")
+        boxes = np.asarray([d.xyxy for d in detections], dtype=np.float64).reshape(-1, 4)
+        return boxes, [d.class_name for d in detections], [float(d.conf) for d in detections]
+
+    # --- the runner call ----------------------------------------------------------------------------
+    def run_one(
+        self,
+        item: Any,
+        points: Any,
+        labels: Any,
+        box: Any,
+        multimask: bool | None,
+        mask_input: Any,
+        boxes_from: str | None,
+        boxes_model: str | None,
+        boxes_conf: float | None,
+        points_per_side: int,
+        pred_iou_thresh: float,
+        stability_thresh: float,
+        out: Path | None,
+    ) -> SegmentationResult:
+        t0 = time.perf_counter()
+        prompted = points is not None or box is not None or mask_input is not None
+        if boxes_from and prompted:
+            raise InputError("--boxes-from takes its boxes from the detector; leave out --points and --box")
+        if labels is not None and points is None:
+            raise InputError("labels were given without points; give --points x,y,... with them")
+        with self.lock:  # set_image and the decoding belong together
+            hit = self.set_image(item)
+            t1 = time.perf_counter()
+            if boxes_from:
+                result = self._detect(boxes_from, boxes_model, boxes_conf, hit)
+            elif prompted:
+                result = self._prompted(points, labels, box, multimask, mask_input, hit)
+            else:
+                result = self._everything(points_per_side, pred_iou_thresh, stability_thresh, hit)
+        t2 = time.perf_counter()
+        self.finish(result, item, {"embed": (t1 - t0) * 1e3, "decode": (t2 - t1) * 1e3}, started=t0)
+        if out is not None:
+            source = describe_input(item)
+            stem = Path(source).stem if not source.startswith("<") else "mask"
+            result.save_masks(out, stem=stem)
+        return result
+
+    def _prompted(
+        self, points: Any, labels: Any, box: Any, multimask: bool | None, mask_input: Any, hit: bool
+    ) -> SegmentationResult:
+        masks, scores, logits = self.predict(points, labels, box, multimask, mask_input)
+        width, height = self.image.size
+        pts, labs = check_points(points, labels, width, height)
+        bx = check_box(box, width, height)
+        return self._result(
+            "prompt",
+            masks,
+            scores,
+            logits,
+            hit,
+            points=None if pts is None else [[round(float(x), 2), round(float(y), 2)] for x, y in pts],
+            labels=None if labs is None else [int(v) for v in labs],
+            box=None if bx is None else [round(float(v), 2) for v in bx],
+        )
+
+
+def make_runner(model: ModelRef, device: str, precision: str, cache_size: int) -> SegmentationRunner:
+    """Runner factory registered in the TaskSpec (the core has resolved model, device and precision)."""
+    from .loading import load_sam
+
+    sam, arch, _ = load_sam(model, device)
+    return SegmentationRunner(model.name, device, precision, sam, arch, cache_size=cache_size)

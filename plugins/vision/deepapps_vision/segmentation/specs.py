@@ -1,0 +1,251 @@
+"""Registration of promptable segmentation (SAM): task, bundled model, UI page. Metadata only.
+
+Every option of every verb is declared here once; the core checks them before anything loads
+and passes each one explicitly to the runner, ``train``, ``evaluate`` and ``bench``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from deepapps import ModelCard, ModelSpec, Option, TaskSpec, UIPageSpec
+
+TASK = "segmentation"
+MODEL = "sam-tiny-scenes"
+BUNDLED = "sam-tiny-scenes.safetensors"
+_CARD_FILE = Path(__file__).parent / "sam-tiny-scenes.card.json"
+DATASETS = ("scenes", "coins")
+
+PROGRESS = Option("progress", "bool", True, "show a progress bar")
+BOXES_MODEL = Option(
+    "boxes_model", "str", None, "model of the --boxes-from task (not set: that task's default)"
+)
+
+#: Grid prompts of "segment everything" (used when an image comes with no prompt at all).
+EVERYTHING_OPTIONS = (
+    Option(
+        "points_per_side", "int", 16, "segment everything: an N x N grid of point prompts", min=1, max=128
+    ),
+    Option(
+        "pred_iou_thresh",
+        "float",
+        0.75,
+        "segment everything: keep masks whose predicted IoU is at least this",
+        min=0,
+        max=1,
+    ),
+    Option(
+        "stability_thresh",
+        "float",
+        0.85,
+        "segment everything: keep masks whose IoU between logit cut-offs -1 and +1 is at least this",
+        min=0,
+        max=1,
+    ),
+)
+
+RUN_OPTIONS = (
+    Option("points", "float", None, "point prompts in pixels: x,y pairs (x1,y1,x2,y2,...)", multiple=True),
+    Option(
+        "labels",
+        "int",
+        None,
+        "one per point: 1 object, 0 background (not set: all 1)",
+        choices=(0, 1),
+        multiple=True,
+    ),
+    Option("box", "float", None, "a box prompt in pixels: x1,y1,x2,y2", multiple=True),
+    Option(
+        "multimask",
+        "bool",
+        None,
+        "return three candidate masks (best first) for an ambiguous prompt; not set: on for one point alone",
+    ),
+    Option(
+        "mask_input",
+        "object",
+        None,
+        "low-resolution logits of an earlier prediction (result.low_res_logits[i]), refined by new clicks",
+    ),
+    Option(
+        "boxes_from",
+        "str",
+        None,
+        "detect then segment: a task giving boxes (object-detection); each box prompts one labelled mask",
+    ),
+    BOXES_MODEL,
+    Option(
+        "boxes_conf",
+        "float",
+        None,
+        "confidence threshold of the --boxes-from detector (not set: its own)",
+        min=0,
+        max=1,
+    ),
+    *EVERYTHING_OPTIONS,
+    Option(
+        "out",
+        "path",
+        None,
+        "also write each mask as a PNG into this folder (<input>-<i>.png, never overwrites)",
+    ),
+    Option(
+        "cache_size",
+        "int",
+        8,
+        "image embeddings kept in memory, keyed by image content (LRU)",
+        min=1,
+        max=4096,
+        when="load",
+    ),
+)
+
+SCENE_OPTIONS = (
+    Option("scene_count", "int", 1500, "scenes dataset: scenes to render (or reuse)", min=10, max=1_000_000),
+    Option("scene_seed", "int", 0, "scenes dataset: seed of the rendered dataset", min=0),
+    Option("scene_size", "int", 320, "scenes dataset: image size in pixels", min=32, max=2048),
+)
+
+TRAIN_OPTIONS = (
+    Option(
+        "arch",
+        "str",
+        "sam_tiny",
+        "architecture when training from scratch (no --model)",
+        choices=("sam_tiny", "sam_test"),
+    ),
+    Option("steps", "int", 1500, "optimizer steps at most", min=1, max=10_000_000),
+    Option(
+        "minutes",
+        "float",
+        None,
+        "wall-time budget; the learning-rate schedule ends with whichever of steps/minutes comes first",
+        min=0.01,
+        max=100_000,
+    ),
+    Option("batch", "int", 8, "images per step", min=1, max=256),
+    Option("objects", "int", 3, "objects (prompts) per image per step", min=1, max=64),
+    Option(
+        "clicks",
+        "int",
+        1,
+        "corrective clicks simulated per object and step (the SAM recipe's iterations)",
+        min=0,
+        max=16,
+    ),
+    Option("lr", "float", 1e-3, "peak AdamW learning rate (warm-up, then cosine decay)", min=1e-7, max=1),
+    Option("seed", "int", 0, "training seed", min=0),
+    Option(
+        "val_every",
+        "int",
+        150,
+        "steps between validation rounds (1-click and box mIoU on the val split)",
+        min=1,
+    ),
+    *SCENE_OPTIONS,
+    PROGRESS,
+)
+
+EVAL_OPTIONS = (
+    Option(
+        "max_clicks",
+        "int",
+        20,
+        "corrective clicks at most per object (clicks-to-target counts this when "
+        "the target is never reached)",
+        min=1,
+        max=100,
+    ),
+    Option(
+        "iou_target", "float", 0.9, "IoU an object must reach for the clicks-to-target count", min=0.01, max=1
+    ),
+    Option(
+        "detect",
+        "bool",
+        True,
+        "scenes: also score detect-then-segment (mask AP50-95 of detector boxes + masks)",
+    ),
+    BOXES_MODEL,
+    Option("boxes_conf", "float", 0.05, "detect then segment: detector confidence threshold", min=0, max=1),
+    *SCENE_OPTIONS,
+    PROGRESS,
+)
+
+BENCH_OPTIONS = (
+    Option("repeats", "int", 20, "timed runs per figure (the median is reported)", min=1, max=10_000),
+    Option("image_size", "int", 320, "side of the rendered test image in pixels", min=32, max=4096),
+    Option("everything", "bool", True, "also time segment-everything on the image"),
+)
+
+
+def _card() -> ModelCard:
+    data = json.loads(_CARD_FILE.read_text()) if _CARD_FILE.exists() else {}
+    return ModelCard(
+        summary=data.get(
+            "summary", "A small SAM (segment-anything classes) trained here on the scenes renders."
+        ),
+        params=data.get("params"),
+        license="Apache-2.0 (segment-anything architecture); weights trained here on generated data",
+        training_data=data.get("training_data", "scenes: pybullet renders with exact instance masks"),
+        metrics=data.get("metrics", {}),
+        metrics_command=data.get("metrics_command", ""),
+        training_command=data.get("training_command", ""),
+        limitations=data.get(
+            "limitations",
+            "Trained on rendered objects only; expect weak masks on real photos. Pass a sam_vit_b/l/h .pth "
+            "with --model for real images.",
+        ),
+    )
+
+
+def tasks() -> list[TaskSpec]:
+    return [
+        TaskSpec(
+            name=TASK,
+            title="Promptable segmentation (SAM)",
+            domain="vision",
+            runner="deepapps_vision.segmentation.runner:make_runner",
+            default_model=MODEL,
+            default_dataset="scenes",
+            description=(
+                "Segment anything from clicks or a box (segment-anything's SAM); segment everything; detect then "
+                "segment with a detector's boxes as prompts."
+            ),
+            inputs="image path, folder, PIL image or numpy array, with point/box prompts (none: segment everything)",
+            outputs="binary masks with predicted IoU, COCO RLE and boxes in JSON; PNG masks; overlay picture",
+            aliases=("sam", "segment"),
+            train="deepapps_vision.segmentation.train:train",
+            evaluate="deepapps_vision.segmentation.evaluate:evaluate",
+            bench="deepapps_vision.segmentation.bench:bench",
+            options=RUN_OPTIONS,
+            train_options=TRAIN_OPTIONS,
+            eval_options=EVAL_OPTIONS,
+            bench_options=BENCH_OPTIONS,
+            input_kind="image",
+            precisions=("fp32", "bf16"),
+        )
+    ]
+
+
+def models() -> list[ModelSpec]:
+    path = Path(__file__).parent / BUNDLED
+    return [
+        ModelSpec(
+            name=MODEL,
+            task=TASK,
+            source=f"bundled:deepapps_vision/segmentation/{BUNDLED}",
+            card=_card(),
+            files=(BUNDLED,),
+            size_mb=round(path.stat().st_size / 1e6, 2) if path.exists() else None,
+            aliases=("sam-tiny",),
+        )
+    ]
+
+
+def ui_pages() -> list[UIPageSpec]:
+    return [
+        UIPageSpec(
+            task=TASK, title="Segmentation (SAM)", render="deepapps_vision.segmentation.page:render", icon="✂️"
+        )
+    ]

@@ -1,0 +1,57 @@
+"""AppTest of the segmentation page: clicks (as the image component stores them), a box, everything."""
+
+from __future__ import annotations
+
+APP_TIMEOUT = 180  # model load and a scene render on a shared 2-core machine
+
+
+def _page():
+    from deepapps_vision.segmentation.page import render
+
+    render()
+
+
+def _caption(at) -> str:
+    return "\n".join(str(c.value) for c in at.caption)
+
+
+def _encoder_runs(at) -> int:
+    text = _caption(at)
+    return int(text.split("encoder runs so far: ")[1].split()[0])
+
+
+def test_segmentation_page_clicks_box_and_everything():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_page, default_timeout=APP_TIMEOUT)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.header[0].value == "Segmentation (SAM)"
+    assert "Click on the image" in _caption(at)
+
+    # two clicks, as the page records them from streamlit-image-coordinates
+    state = at.session_state["seg_prompts"]
+    state["points"] = [[160.0, 160.0], [20.0, 20.0]]
+    state["labels"] = [1, 0]
+    at.session_state["seg_prompts"] = state
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    text = _caption(at)
+    assert "mask of" in text
+    runs = _encoder_runs(at)
+    assert at.get("download_button"), "a mask download is offered"
+
+    # a box on the same image: the embedding comes from the cache
+    state = at.session_state["seg_prompts"]
+    state.update(points=[], labels=[], box=[60.0, 60.0, 260.0, 260.0])
+    at.session_state["seg_prompts"] = state
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "embedding cached: yes" in _caption(at) and _encoder_runs(at) == runs
+
+    at.number_input(key="seg_points_per_side").set_value(4)
+    at.slider(key="seg_pred_iou_thresh").set_value(0.0)
+    at.slider(key="seg_stability_thresh").set_value(0.0)
+    at.button(key="seg_everything").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "masks [everything]" in _caption(at) and _encoder_runs(at) == runs

@@ -1,0 +1,377 @@
+"""Promptable segmentation (SAM): a tiny random SAM for shapes and contracts, the bundled model for quality."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import deepapps
+from deepapps.errors import CheckpointError, InputError
+from deepapps_vision.segmentation import rle
+from deepapps_vision.segmentation.arch import SAM_TEST, VIT_B, VIT_H, arch_from_state_dict, build_sam
+from deepapps_vision.segmentation.metrics import MaskAP, mask_iou
+from deepapps_vision.segmentation.prompts import corrective_click, inner_point
+
+# the scenes dataset puts scene i of seed 0 in the test split when i % 10 == 9
+TEST_SCENES = (9, 19, 29)
+# floors for the bundled model on those renders (its measured figures are in docs/segmentation.md)
+# (measured: box 0.46, one click 0.50 on the five objects; detect then segment 0.41 on the first render)
+BOX_MIN_IOU = 0.35
+CLICK_MIN_IOU = 0.35
+DTS_MIN_IOU = 0.3
+
+
+@pytest.fixture(scope="module")
+def tiny_sam(tmp_path_factory):
+    """A randomly initialised SAM_TEST saved as deepapps safetensors and as an official-style .pth."""
+    import torch
+
+    from deepapps.runtime.checkpoint import save_checkpoint
+
+    folder = tmp_path_factory.mktemp("sam")
+    torch.manual_seed(0)
+    sam = build_sam(SAM_TEST)
+    st = save_checkpoint(
+        folder / "tiny.safetensors",
+        sam.state_dict(),
+        {"format": "deepapps-sam-v1", "arch": SAM_TEST.to_dict()},
+    )
+    pth = folder / "tiny.pth"
+    torch.save(sam.state_dict(), pth)
+    return {"safetensors": st, "pth": pth}
+
+
+@pytest.fixture
+def runner(tiny_sam):
+    return deepapps.load("segmentation", tiny_sam["safetensors"], device="cpu", cache=False)
+
+
+@pytest.fixture(scope="module")
+def image():
+    rng = np.random.default_rng(0)
+    img = (rng.random((48, 64, 3)) * 60).astype(np.uint8)
+    img[10:30, 20:45] = (200, 40, 40)
+    return img
+
+
+@pytest.fixture(scope="module")
+def test_renders():
+    from deepapps_vision.scenes import SceneRenderer
+
+    with SceneRenderer(320) as renderer:
+        return [renderer.render(np.random.default_rng([0, i])) for i in TEST_SCENES]
+
+
+# --- RLE ---------------------------------------------------------------------------------------------------
+def test_rle_matches_coco_and_round_trips():
+    m = np.zeros((6, 8), dtype=bool)
+    m[1:4, 2:7] = True
+    m[5, 0] = m[0, 7] = True
+    assert rle.encode(m) == {"size": [6, 8], "counts": "5172L0000000ON3"}  # pycocotools' string
+    big = np.zeros((1000, 1000), dtype=bool)
+    big[100:900, 200:300] = True
+    assert rle.encode(big)["counts"].startswith("T]S6Pi0X6000") and rle.encode(big)["counts"].endswith(
+        "l_[e0"
+    )
+    rng = np.random.default_rng(1)
+    for shape in [(1, 1), (5, 7), (64, 48)]:
+        for p in (0.0, 0.05, 0.5, 1.0):
+            mask = rng.random(shape) < p
+            enc = rle.encode(mask)
+            assert np.array_equal(rle.decode(enc), mask)
+            assert rle.area(enc) == mask.sum()
+    assert np.array_equal(rle.decode({"size": [2, 2], "counts": [1, 3]}), np.array([[0, 1], [1, 1]], bool))
+    with pytest.raises(InputError, match="cover"):
+        rle.decode({"size": [3, 3], "counts": "13"})
+
+
+# --- architectures -----------------------------------------------------------------------------------------
+def test_architecture_is_read_back_from_weights():
+    import torch
+    from segment_anything.modeling import Sam
+
+    sam = build_sam(SAM_TEST)
+    assert isinstance(sam, Sam) and sum(p.numel() for p in sam.parameters()) < 150_000
+    assert arch_from_state_dict(sam.state_dict()) == SAM_TEST
+    with torch.device("meta"):  # the official builders, without allocating 90-640 M parameters
+        for arch in (VIT_B, VIT_H):
+            assert arch_from_state_dict(build_sam(arch).state_dict()).name == arch.name
+    with pytest.raises(CheckpointError, match="not a segment-anything SAM"):
+        arch_from_state_dict({"conv.weight": torch.zeros(1)})
+
+
+# --- the API on a tiny random SAM --------------------------------------------------------------------------
+def test_predict_shapes_and_result(runner, image):
+    assert runner.set_image(image) is False
+    masks, scores, logits = runner.predict(points=[[30, 20]], labels=[1])
+    side = SAM_TEST.low_res
+    assert masks.shape == (3, 48, 64) and masks.dtype == bool and logits.shape == (3, side, side)
+    assert list(scores) == sorted(scores, reverse=True)
+    masks, scores, _ = runner.predict(points=[30, 20, 5, 5], labels=[1, 0])
+    assert masks.shape == (1, 48, 64) and scores.shape == (1,)
+    masks, _, logits = runner.predict(box=[15, 5, 50, 35])
+    refined, _, _ = runner.predict(points=[[30, 20]], mask_input=logits[0], multimask=False)
+    assert refined.shape == (1, 48, 64)
+    res = runner(image, points=[30, 20], box=[15, 5, 50, 35])
+    data = res.to_dict()
+    assert data["mode"] == "prompt" and data["box"] == [15.0, 5.0, 50.0, 35.0] and data["labels"] == [1]
+    assert np.array_equal(rle.decode(data["instances"][0]["rle"]), res.mask(0))
+    assert res.plot().size == (64, 48)
+    assert set(res.timings) >= {"load", "embed", "decode", "total"}
+    json.dumps(data)
+
+
+def test_embedding_cache_skips_the_encoder(tiny_sam, image, monkeypatch):
+    r = deepapps.load("segmentation", tiny_sam["safetensors"], device="cpu", cache=False, cache_size=2)
+    calls = []
+    encoder = r.sam.image_encoder
+    original = encoder.forward
+    monkeypatch.setattr(encoder, "forward", lambda x: calls.append(1) or original(x))
+    assert r.set_image(image) is False
+    assert r.set_image(image.copy()) is True  # same content, another array
+    r(image, points=[10, 10])
+    r(image, box=[1, 1, 30, 30])
+    assert len(calls) == 1 and r.encoder_calls == 1
+    other = image.copy()
+    other[0, 0, 0] += 1
+    third = image.copy()
+    third[0, 0, 1] += 1
+    r.set_image(other)
+    r.set_image(third)
+    assert r.set_image(image) is False  # evicted: the cache holds two embeddings
+    assert len(calls) == 4
+
+
+def test_official_style_pth_is_converted_once(tiny_sam, image):
+    from deepapps.runtime.home import models_dir
+
+    from_st = deepapps.load("segmentation", tiny_sam["safetensors"], device="cpu", cache=False)
+    from_pth = deepapps.load("segmentation", tiny_sam["pth"], device="cpu", cache=False)
+    converted = list((models_dir() / "segmentation-converted").glob("tiny-*.safetensors"))
+    assert len(converted) == 1
+    stamp = converted[0].stat().st_mtime_ns
+    a = from_st(image, points=[30, 20])
+    b = from_pth(image, points=[30, 20])
+    assert np.allclose(a.scores, b.scores, atol=1e-5) and np.array_equal(a.masks, b.masks)
+    deepapps.load("segmentation", tiny_sam["pth"], device="cpu", cache=False)
+    assert converted[0].stat().st_mtime_ns == stamp
+
+
+def test_pickled_code_is_refused(tmp_path):
+    import torch
+
+    bad = tmp_path / "evil.pth"
+    torch.save({"image_encoder.x": InputError("not a tensor")}, bad)
+    with pytest.raises(CheckpointError, match="safely"):
+        deepapps.load("segmentation", bad, device="cpu", cache=False)
+
+
+def test_segment_everything_on_tiny(runner, image):
+    res = runner(image, points_per_side=4, pred_iou_thresh=0.0, stability_thresh=0.0)
+    assert res.mode == "everything" and res.masks.shape[1:] == (48, 64)
+    assert len(res.instances) == len(res.masks) and all(m.stability is not None for m in res.instances)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (dict(points=[100, 5]), "outside the 64x48 image"),
+        (dict(points=[-1, 5]), "outside"),
+        (dict(points=[]), "empty point list"),
+        (dict(points=[5, 5, 6], labels=None), "x,y pairs"),
+        (dict(points=[5, 5, 6, 6], labels=[1]), "1 label(s) for 2 point(s)"),
+        (dict(box=[30, 5, 10, 20]), "x2 <= x1"),
+        (dict(box=[1, 2, 3]), "4 numbers"),
+        (dict(box=[100, 100, 200, 200]), "outside the 64x48 image"),
+        (dict(labels=[1]), "without points"),
+        (dict(points=[5, 5], mask_input=np.zeros((3, 3))), "mask_input"),
+    ],
+)
+def test_bad_prompts_are_one_line_errors(runner, image, call, message):
+    with pytest.raises(InputError) as info:
+        runner(image, **call)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_bad_images_and_prompt_before_image(runner, monkeypatch):
+    with pytest.raises(InputError, match="no image set"):
+        runner.predict(points=[[1, 1]])
+    with pytest.raises(deepapps.OptionError, match="--labels"):
+        runner(np.zeros((8, 8, 3), np.uint8), points=[1, 1], labels=[2])
+    with pytest.raises(InputError, match="cannot be decoded"):
+        runner(b"not an image at all", points=[1, 1])
+    monkeypatch.setenv("DEEPAPPS_MAX_PIXELS", "1000")
+    with pytest.raises(InputError, match="over the"):
+        runner(np.zeros((100, 100, 3), np.uint8), points=[1, 1])
+
+
+# --- prompts and metrics -----------------------------------------------------------------------------------
+def test_corrective_clicks_follow_the_largest_error():
+    gt = np.zeros((20, 20), bool)
+    gt[2:12, 2:12] = True
+    pred = np.zeros_like(gt)
+    pred[2:12, 2:6] = True  # misses a 10x6 strip
+    pred[15:17, 15:17] = True  # adds a 2x2 blob
+    x, y, label = corrective_click(pred, gt)
+    assert label == 1 and 6 <= x <= 12 and 2 <= y <= 12
+    x, y = inner_point(gt)
+    assert (x, y) in {(6.5, 6.5), (7.5, 7.5), (6.5, 7.5), (7.5, 6.5)}
+    assert corrective_click(gt, gt) is None
+
+
+def test_mask_ap():
+    gt = np.zeros((2, 10, 10), bool)
+    gt[0, :5] = True
+    gt[1, 6:] = True
+    ap = MaskAP()
+    ap.add(gt.copy(), np.array([0.9, 0.8]), np.array([0, 1]), gt, np.array([0, 1]))
+    assert ap.compute()["ap50_95"] == pytest.approx(1.0)
+    worse = MaskAP()
+    wrong = np.zeros((1, 10, 10), bool)
+    wrong[0, 9] = True
+    worse.add(
+        np.concatenate([wrong, gt]), np.array([0.95, 0.9, 0.8]), np.array([0, 0, 1]), gt, np.array([0, 1])
+    )
+    assert 0.5 < worse.compute()["ap50"] < 1.0
+    assert mask_iou(gt[0], gt[0]) == 1.0 and mask_iou(gt[0], gt[1]) == 0.0
+
+
+# --- verbs -------------------------------------------------------------------------------------------------
+def test_cli_run_json_and_png_masks(tiny_sam, tmp_path):
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from deepapps.cli import cli
+
+    picture = tmp_path / "photo.png"
+    Image.fromarray(np.full((40, 50, 3), 90, np.uint8)).save(picture)
+    out = tmp_path / "masks"
+    res = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "segmentation",
+            str(picture),
+            "--model",
+            str(tiny_sam["safetensors"]),
+            "--points",
+            "10,12",
+            "--labels",
+            "1",
+            "--out",
+            str(out),
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)[0]
+    assert len(data["instances"]) == 3 and data["points"] == [[10.0, 12.0]]
+    assert sorted(p.name for p in out.iterdir()) == ["photo-0.png", "photo-1.png", "photo-2.png"]
+    png = np.asarray(Image.open(out / "photo-0.png")) > 0
+    assert np.array_equal(png, rle.decode(data["instances"][0]["rle"]))
+    res = CliRunner().invoke(
+        cli,
+        ["run", "segmentation", str(picture), "--model", str(tiny_sam["safetensors"]), "--box", "30,5,10,20"],
+    )
+    assert res.exit_code == 1 and "x2 <= x1" in res.output
+
+
+def test_eval_and_bench_on_tiny(tiny_sam):
+    from deepapps.resolution import resolve_model
+    from deepapps_vision.segmentation.bench import bench
+    from deepapps_vision.segmentation.evaluate import evaluate
+
+    ref = resolve_model("segmentation", str(tiny_sam["safetensors"]))
+    report = evaluate(
+        ref,
+        "coins",
+        "test",
+        None,
+        "cpu",
+        "fp32",
+        max_clicks=3,
+        iou_target=0.9,
+        detect=False,
+        boxes_model=None,
+        boxes_conf=0.05,
+        scene_count=1500,
+        scene_seed=0,
+        scene_size=320,
+        progress=False,
+    )
+    m = report.metrics
+    assert report.n == 1 and m["objects"] == 24 and 0 <= m["miou_box"] <= 1 and 1 <= m["clicks_to_90"] <= 3
+    assert report.extra["encoder_calls"] == 1
+    figures = bench(ref, "cpu", "fp32", repeats=2, image_size=64, everything=False).figures
+    assert (
+        figures["encoder_ms_per_image"]["value"] > 0 and figures["decoder_ms_per_click"]["unit"] == "ms/click"
+    )
+
+
+def test_train_tiny_then_load(tmp_path):
+    from deepapps_vision.scenes import generate
+    from deepapps_vision.segmentation.train import train
+
+    data = generate(10, seed=5, size=64, out_dir=tmp_path / "scenes", progress=False)
+    summary = train(
+        None,
+        str(data.parent),
+        tmp_path / "run",
+        "cpu",
+        "fp32",
+        arch="sam_test",
+        steps=3,
+        minutes=None,
+        batch=2,
+        objects=2,
+        clicks=1,
+        lr=1e-3,
+        seed=0,
+        val_every=2,
+        scene_count=1500,
+        scene_seed=0,
+        scene_size=320,
+        progress=False,
+    )
+    assert summary["steps"] == 3 and (tmp_path / "run" / "metrics.png").exists()
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 3] and all(0 <= r["val_miou_box"] <= 1 for r in rows)
+    trained = deepapps.load("segmentation", tmp_path / "run" / "model.safetensors", device="cpu", cache=False)
+    assert trained.arch == SAM_TEST
+
+
+# --- the bundled model -------------------------------------------------------------------------------------
+def test_bundled_model_segments_held_out_renders(test_renders):
+    sam = deepapps.load("segmentation", device="cpu")
+    box_ious, click_ious = [], []
+    for scene in test_renders:
+        sam.set_image(scene.image)
+        for k in range(1, len(scene.classes) + 1):
+            gt = scene.instance_mask == k
+            x0, y0, x1, y1 = scene.boxes[k - 1]
+            box_ious.append(mask_iou(sam.predict(box=[x0, y0, x1, y1])[0][0], gt))
+            click_ious.append(mask_iou(sam.predict(points=[inner_point(gt)])[0][0], gt))
+    assert len(box_ious) >= 5
+    assert np.mean(box_ious) >= BOX_MIN_IOU and np.mean(click_ious) >= CLICK_MIN_IOU
+
+
+def test_detect_then_segment_on_a_render(test_renders):
+    from deepapps_vision.scenes import CLASSES
+
+    scene = test_renders[0]
+    res = deepapps.load("segmentation", device="cpu")(
+        scene.image, boxes_from="object-detection", boxes_conf=0.4
+    )
+    detections = deepapps.load("object-detection", device="cpu")(scene.image, conf=0.4).detections
+    assert res.mode == "detect" and len(res.instances) == len(res.masks) == len(detections) >= 1
+    for inst, det in zip(res.instances, detections, strict=True):  # one mask per detector box, labelled
+        assert inst.label == det.class_name in CLASSES and inst.det_conf == pytest.approx(det.conf, abs=1e-4)
+        assert inst.prompt_box == pytest.approx(det.xyxy, abs=0.01)
+    assert res.masks.shape[1:] == scene.instance_mask.shape and res.masks.any(axis=(1, 2)).all()
+    best = [
+        max(mask_iou(m, scene.instance_mask == k) for m in res.masks)
+        for k in range(1, len(scene.classes) + 1)
+    ]
+    assert np.mean(best) >= DTS_MIN_IOU
