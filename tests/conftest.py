@@ -59,3 +59,22 @@ def pytest_make_collect_report(collector):
     report = outcome.get_result()
     if _in_ci() and report.outcome == "skipped":
         _fail_skip(report, collector.nodeid)
+
+
+# --- keep the __main__ module intact between tests ------------------------------------------------
+# streamlit's AppTest runs a page as a script and can leave ``__main__`` pointing at its temporary
+# file; "spawn" subprocesses (Go self-play workers, DDP ranks) re-import ``__main__`` from that path
+# and die. Restore the module and its file attributes after every test.
+@pytest.fixture(autouse=True)
+def _keep_main_module():
+    import sys
+
+    main = sys.modules.get("__main__")
+    saved = {k: getattr(main, k) for k in ("__file__", "__spec__") if main is not None and hasattr(main, k)}
+    yield
+    sys.modules["__main__"] = main
+    for key, value in saved.items():
+        setattr(main, key, value)
+    for key in ("__file__", "__spec__"):
+        if key not in saved and main is not None and hasattr(main, key):
+            delattr(main, key)
