@@ -1,0 +1,1 @@
+"""Streamlit pages of the robotics plugin (streamlit is imported inside ``render`` only)."""

@@ -1,0 +1,1 @@
+"""Multi-robot warehouse: a PettingZoo ParallelEnv, a scripted baseline and a shared learned policy."""
