@@ -34,9 +34,10 @@ def policy_threads() -> int:
     return thread_count() if os.environ.get("DEEPAPPS_THREADS") else 1
 
 
-def _command(task: str, out_dir: Path, options: dict) -> str:
+def _command(task: str, out_dir: Path, options: dict, model=None) -> str:
     flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in options.items() if v is not None)
-    return f"deepapps train {task} --out {out_dir} {flags}".strip()
+    start = f" --model {model.name}" if model is not None else ""
+    return f"deepapps train {task}{start} --out {out_dir} {flags}".strip()
 
 
 def held_out_check(task: str, policy, episodes: int) -> dict:
@@ -54,7 +55,14 @@ def held_out_check(task: str, policy, episodes: int) -> dict:
 
 
 def run_training(
-    task: str, out_dir: Path, options: dict, body: Callable, summary: str, data: str, limitations: str = ""
+    task: str,
+    out_dir: Path,
+    options: dict,
+    body: Callable,
+    summary: str,
+    data: str,
+    limitations: str = "",
+    model=None,
 ) -> dict:
     """Shared frame: seeding, threads, timing (wall and CPU), the log, the policy file and its card.
 
@@ -77,7 +85,7 @@ def run_training(
     x = "iteration" if task == catalog.LANE_KEEPING else "steps"
     plot = log.plot(x=x, title=f"{task}: {details.get('algo', '')}")
     params = int(sum(p.numel() for p in network.parameters()))
-    command = _command(task, out_dir, options)
+    command = _command(task, out_dir, options, model)
     extra = {
         "training": {
             **details,
@@ -206,6 +214,7 @@ def train_lane_keeping(
         data="frames visited by the expert/learner mixture on training seeds (< 1,000,000), labelled by the expert",
         limitations="The camera is a synthetic bird's-eye raster of the lane lines (no texture, no other cars); "
         "constant 8.3 m/s; the expert it imitates reads privileged state.",
+        model=model,
     )
 
 

@@ -54,6 +54,7 @@ def _head_class():
             self.rng, self.clock, self.phase_end, self.target = rng, 0.0, 0.0, speed
             self.accel_limit, self.brake_limit = 1.5, 3.0
             self.slow = False
+            self.color = (200, 60, 60)  # red: not to be mistaken for the (yellow) ego car
 
         def act(self, action=None) -> None:
             if self.clock >= self.phase_end:
