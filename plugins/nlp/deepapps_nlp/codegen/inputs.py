@@ -19,10 +19,9 @@ from __future__ import annotations
 import ast
 import random
 import re
-from collections.abc import Sequence
 from typing import Any
 
-from .problems import Example, Problem
+from .problems import Problem
 
 SOURCES = ("mutate", "model")
 MAX_INPUT_CHARS = 4000
@@ -230,7 +229,3 @@ def generator_output_to_input(problem: Problem, stdout: str) -> str | None:
     if not isinstance(args, (list, tuple)):
         args = [args]
     return f"{problem.entry_point}({', '.join(repr(a) for a in args)})"
-
-
-def example_inputs(examples: Sequence[Example]) -> list[str]:
-    return [e.input for e in examples]

@@ -30,7 +30,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -562,11 +562,6 @@ def _signal_name(signum: int) -> str:
 def run_program(code: str | bytes, stdin: str | bytes | None = None, **limits: Any) -> Verdict:
     """One-shot helper: ``run_program("print(1)", timeout=2)``."""
     return Sandbox(Limits(**limits)).run(code, stdin)
-
-
-def verdict_lines(verdicts: Iterable[Verdict]) -> list[str]:
-    """Short human lines for a list of verdicts (CLI, logs)."""
-    return [f"{v.status:<8} exit={v.exit_code} wall={v.wall_s:.3f}s cpu={v.cpu_s}" for v in verdicts]
 
 
 __all__ = ["Limits", "Sandbox", "SandboxError", "Verdict", "run_program"]
