@@ -21,10 +21,11 @@ class DuplicateNameError(PluginError):
 class UnknownNameError(DeepAppsError, KeyError):
     """A task, model or dataset name that no plugin registered (or that belongs elsewhere)."""
 
-    def __init__(self, kind: str, name: str, valid: Iterable[str], note: str = ""):
+    def __init__(self, kind: str, name: str, valid: Iterable[str], note: str = "", also: Iterable[str] = ()):
+        """``also``: other spellings (aliases) that may be suggested but are not listed."""
         self.kind, self.name = kind, name
         self.valid = ordered_suggestions(name, valid)
-        close = difflib.get_close_matches(name, self.valid, n=1, cutoff=0.6)
+        close = difflib.get_close_matches(name, self.valid + sorted(set(also)), n=1, cutoff=0.6)
         hint = f" (did you mean {close[0]!r}?)" if close and close[0] != name else ""
         listing = ", ".join(sorted(self.valid)) if self.valid else "(none registered)"
         extra = f" ({note})" if note else ""

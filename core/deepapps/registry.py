@@ -125,12 +125,20 @@ class Registry:
     def tasks(self) -> list[TaskSpec]:
         return sorted(self.tables.tasks.values(), key=lambda s: s.name)
 
-    def models(self, task: str | None = None) -> list[ModelSpec]:
+    def models(self, task: str | None = None, *, components: bool = True) -> list[ModelSpec]:
+        """Registered models (of ``task``); ``components=False`` leaves out internal parts
+        (``ModelSpec.component``) that are not choices for ``--model``."""
         models = sorted(self.tables.models.values(), key=lambda s: s.name)
         if task is not None:
             task = self.task(task).name
             models = [m for m in models if m.task == task]
+        if not components:
+            models = [m for m in models if not m.component]
         return models
+
+    def model_aliases(self, task: str | None = None) -> list[str]:
+        """Every alias of the (selectable) models of ``task``: "did you mean" may suggest them."""
+        return [a for m in self.models(task, components=False) for a in m.aliases]
 
     def datasets(self, task: str | None = None) -> list[DatasetSpec]:
         sets = sorted(self.tables.datasets.values(), key=lambda s: s.name)

@@ -94,22 +94,20 @@ def resolve_model(task: TaskSpec | str, model: str | os.PathLike | ModelRef | Mo
         return ModelRef(kind="hub", name=hub_id, hub_id=hub_id)
     if allow_missing_file and name.endswith(WEIGHT_SUFFIXES):
         return ModelRef(kind="path", name=name, local_path=path)
-    valid = [m.name for m in registry.models(spec.name)]
+    valid = [m.name for m in registry.models(spec.name, components=False)]
     if name.endswith(WEIGHT_SUFFIXES) or os.sep in name:
         raise ModelNotAvailableError(
             f"model file {name!r} does not exist; pass an existing file, or a registered model "
             f"for {spec.name!r}: {', '.join(valid) or '(none)'}"
         )
-    raise UnknownNameError(f"model for task {spec.name!r}", name, valid)
+    raise UnknownNameError(f"model for task {spec.name!r}", name, valid, also=registry.model_aliases(spec.name))
 
 
 def _registered(task: TaskSpec, mspec: ModelSpec) -> ModelRef:
-    if mspec.task != task.name:
+    if mspec.task != task.name or mspec.component:
         from .registry import registry
 
-        valid = [m.name for m in registry.models(task.name)]
-        raise UnknownNameError(
-            f"model for task {task.name!r}", mspec.name, valid,
-            note=f"{mspec.name!r} is a model for task {mspec.task!r}",
-        )
+        valid = [m.name for m in registry.models(task.name, components=False)]
+        role = f"the {mspec.task!r} task's {mspec.component}" if mspec.component else f"a model for task {mspec.task!r}"
+        raise UnknownNameError(f"model for task {task.name!r}", mspec.name, valid, note=f"{mspec.name!r} is {role}")
     return ModelRef(kind="registered", name=mspec.name, spec=mspec)

@@ -184,6 +184,9 @@ class ModelSpec:
     aliases: tuple[str, ...] = ()
     sha256: dict[str, str] = field(default_factory=dict)  # file name -> hex digest, checked by pull
     plugin: str = ""
+    # Non-empty for a part the task uses internally (e.g. "retrieval embedder"): pullable and listed,
+    # but not offered or accepted as the task's --model.
+    component: str = ""
 
     def __post_init__(self) -> None:
         _check_name("model", self.name)
@@ -211,6 +214,7 @@ class ModelSpec:
             "aliases": list(self.aliases),
             "card": asdict(self.card),
             "plugin": self.plugin,
+            "component": self.component,
         }
 
 

@@ -127,6 +127,16 @@ class BoringPlugin:
                 name="whitespace",
                 task="word-count",
                 source="builtin:",
+                aliases=("spaces",),
+                card=ModelCard(license="MIT", params=0),
+            )
+        )
+        register(
+            ModelSpec(
+                name="stopwords-en",
+                task="word-count",
+                source="builtin:",
+                component="stop-word list",
                 card=ModelCard(license="MIT", params=0),
             )
         )

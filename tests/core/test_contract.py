@@ -52,6 +52,17 @@ def test_a_model_of_another_task_is_refused_by_name(boring_plugin):
     assert "'kmeans-palette' is a model for task 'color-palette'" in text and "Valid models: whitespace" in text
 
 
+def test_aliases_are_suggested_and_components_are_not_models(boring_plugin):
+    with pytest.raises(UnknownNameError, match=r"did you mean 'spaces'\?\)\. Valid models: whitespace$"):
+        resolve_model("word-count", "spacse")
+    assert resolve_model("word-count", "spaces").name == "whitespace"
+    with pytest.raises(UnknownNameError, match=r"'stopwords-en' is the 'word-count' task's stop-word list"):
+        resolve_model("word-count", "stopwords-en")
+    names = [m.name for m in deepapps.registry.models("word-count", components=False)]
+    assert names == ["whitespace"]
+    assert {m.name for m in deepapps.registry.models("word-count")} == {"whitespace", "stopwords-en"}
+
+
 # options ---------------------------------------------------------------------
 def test_option_types_ranges_and_suggestions():
     conf = Option("conf", "float", 0.25, "confidence", min=0, max=1)

@@ -28,7 +28,8 @@ def test_hook_register_tasks(boring_plugin):
 def test_hook_register_models(boring_plugin):
     model = deepapps.registry.model("whitespace")
     assert model.task == "word-count" and model.plugin == "boring"
-    assert [m.name for m in deepapps.list_models("word-count")] == ["whitespace"]
+    listed = {m.name: m.component for m in deepapps.list_models("word-count")}
+    assert listed == {"whitespace": "", "stopwords-en": "stop-word list"}
 
 
 def test_hook_register_datasets(boring_plugin):

@@ -92,7 +92,7 @@ def model_picker(task: str, key: str | None = None, label: str = "Model") -> str
     """
     key = key or f"{task}-model"
     spec = registry.task(task)
-    names = [m.name for m in registry.models(spec.name)]
+    names = [m.name for m in registry.models(spec.name, components=False)]
     if spec.default_model in names:
         names.remove(spec.default_model)
         names.insert(0, spec.default_model)

@@ -276,6 +276,7 @@ def chat_models() -> list[ModelSpec]:
             sha256={"model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"},
             size_mb=87.0,
             card=MINILM_CARD,
+            component="retrieval embedder (--retriever embed|hybrid)",
         ),
     ]
 
