@@ -231,3 +231,17 @@ def test_atomic_writes_get_normal_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_thread_count_follows_the_environment_then_the_cpu_affinity(monkeypatch):
+    import os
+
+    from deepapps.runtime.threads import thread_count, usable_cores
+
+    monkeypatch.delenv("DEEPAPPS_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert thread_count("OMP_NUM_THREADS") == 3
+    monkeypatch.setenv("DEEPAPPS_THREADS", "1")
+    assert thread_count("OMP_NUM_THREADS") == 1
+    monkeypatch.setenv("DEEPAPPS_THREADS", "zero")  # not a positive integer: ignored
+    assert thread_count() == usable_cores() == len(os.sched_getaffinity(0))
