@@ -9,7 +9,7 @@ import pytest
 
 from deepapps import InputError
 from deepapps_driving import catalog
-from deepapps_driving.export import export_actor, export_q_network
+from deepapps_driving.export import export_actor, export_q_network, export_rate_actor
 from deepapps_driving.policies import PilotNet, build_network, load_policy, save_policy
 
 MLP = {"kind": "mlp", "inputs": 7, "hidden": [8], "outputs": 1, "output": "tanh"}
@@ -64,6 +64,30 @@ def test_sac_actor_export_matches_sb3():
         obs = np.random.default_rng(seed).normal(size=7).astype(np.float32)
         expected, _ = model.predict(obs, deterministic=True)
         np.testing.assert_allclose(policy.act(obs), expected, atol=1e-5)
+
+
+def test_jerk_actor_drives_the_plain_env_like_its_training_view():
+    """A SAC actor trained on JerkAction acts on the plain env: its exported policy integrates the
+    jerk command from the observed acceleration, so both runs apply the same accelerations, and
+    no step changes the acceleration faster than JERK_MAX."""
+    from stable_baselines3 import SAC
+
+    from deepapps_driving.envs.cruise import JERK_MAX, JerkAction
+    from deepapps_driving.policies import NetworkPolicy
+
+    view = JerkAction(gym.make("deepapps/adaptive-cruise-v0"))
+    model = SAC("MlpPolicy", view, policy_kwargs={"net_arch": [16, 16]}, seed=0, device="cpu")
+    net, arch = export_rate_actor(model)
+    policy = NetworkPolicy("adaptive-cruise", "x", net, arch)
+    plain = gym.make("deepapps/adaptive-cruise-v0")
+    obs, _ = view.reset(seed=3)
+    plain_obs, _ = plain.reset(seed=3)
+    for _ in range(20):
+        jerk, _ = model.predict(obs, deterministic=True)
+        obs, _, _, _, info = view.step(jerk)
+        plain_obs, _, _, _, plain_info = plain.step(policy.act(plain_obs))
+        assert plain_info["driving"]["accel"] == pytest.approx(info["driving"]["accel"], abs=1e-4)
+        assert abs(plain_info["driving"]["jerk"]) <= JERK_MAX + 1e-4
 
 
 def test_her_actor_export_matches_sb3_on_dict_observations():

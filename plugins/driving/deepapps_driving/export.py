@@ -70,3 +70,15 @@ def export_q_network(model) -> tuple[object, dict]:
         "source": type(model).__name__,
     }
     return _copy(layers, arch), arch
+
+
+def export_rate_actor(model) -> tuple[object, dict]:
+    """(network, arch) of a SAC actor trained on :class:`~.envs.cruise.JerkAction`: its output is a
+    jerk command, which the policy integrates from the observed acceleration (``output: rate``)."""
+    from .envs.cruise import ACCEL_OBS_INDEX, JERK_MAX, RATE_LIMIT
+
+    network, arch = export_actor(model)
+    arch.update(
+        {"output": "rate", "rate_of": ACCEL_OBS_INDEX, "rate_limit": RATE_LIMIT, "jerk_max": JERK_MAX}
+    )
+    return network, arch

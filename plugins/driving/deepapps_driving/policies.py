@@ -114,11 +114,19 @@ class NetworkPolicy(Policy):
         with torch.inference_mode():
             out = self.network(x)[0].float().cpu().numpy()
         decode = self.arch.get("output", "identity")
+        if decode == "rate":  # the network commands the jerk; the action is the new acceleration
+            return self._rate_limited(obs, float(out[0]))
         if decode == "argmax":
             return int(np.argmax(out))
         if decode == "tanh":
             return np.tanh(out).astype(np.float32)
         return np.clip(out, -1.0, 1.0).astype(np.float32)
+
+    def _rate_limited(self, obs, command: float) -> np.ndarray:
+        from .envs.cruise import rate_limited
+
+        current = float(flatten_obs(obs, self.task)[self.arch["rate_of"]])
+        return np.array([rate_limited(current, np.tanh(command), self.arch["rate_limit"])], dtype=np.float32)
 
     def parameters(self) -> int:
         return int(sum(p.numel() for p in self.network.parameters()))

@@ -65,12 +65,13 @@ def make_callback(total: int, log, deadline: float | None, desc: str):
     return Progress()
 
 
-def _env(task: str, variant: str | None, seed: int):
+def _env(task: str, variant: str | None, seed: int, wrapper=None):
     from stable_baselines3.common.monitor import Monitor
 
     from .envs import make_env
 
-    env = Monitor(make_env(catalog.info(task).variant(variant).env_id), info_keywords=())
+    env = make_env(catalog.info(task).variant(variant).env_id)
+    env = Monitor(wrapper(env) if wrapper is not None else env, info_keywords=())
     env.reset(seed=seed)
     return env
 
@@ -78,7 +79,10 @@ def _env(task: str, variant: str | None, seed: int):
 def train_cruise(steps: int, seed: int, device: str, log, deadline: float | None):
     from stable_baselines3 import SAC
 
-    env = _env(catalog.ADAPTIVE_CRUISE, None, seed)
+    from .envs.cruise import JERK_MAX, JerkAction
+
+    # the actor commands the jerk (rate-limited acceleration): smooth by construction
+    env = _env(catalog.ADAPTIVE_CRUISE, None, seed, wrapper=JerkAction)
     model = SAC(
         "MlpPolicy",
         env,
@@ -98,6 +102,7 @@ def train_cruise(steps: int, seed: int, device: str, log, deadline: float | None
     model.learn(steps, callback=make_callback(steps, log, deadline, "adaptive-cruise SAC"))
     return model, {
         "algo": "SAC",
+        "action": f"jerk, +/-{JERK_MAX:g} m/s^3 (rate-limited acceleration)",
         "net_arch": [64, 64],
         "learning_rate": 1e-3,
         "batch_size": 256,

@@ -260,9 +260,9 @@ def train_adaptive_cruise(
         device,
         options,
         train_cruise,
-        "export_actor",
-        summary="SAC actor (MLP 7-64-64-1, tanh) commanding the acceleration from gap, speeds, "
-        "acceleration, chosen time gap and set speed.",
+        "export_rate_actor",
+        summary="SAC actor (MLP 7-64-64-1, tanh) commanding the jerk (at most 8 m/s^3) from gap, speeds, "
+        "acceleration, chosen time gap and set speed; the policy integrates it into the acceleration.",
         data="episodes of deepapps/adaptive-cruise-v0 on training seeds; reward = gap keeping at the "
         "chosen time gap - jerk cost - too-close and collision penalties",
         limitations="One lane, no cut-ins; the lead's behaviour comes from IDM cars behind a random "

@@ -8,6 +8,11 @@ one policy serves every setting.
 
 Observation (float32, 7): ego speed /30, gap to the lead (bumper to bumper) /100, lead speed /30,
 closing speed (ego - lead) /10, ego acceleration /5, time gap /3, set speed /30.
+
+The environment's action is the acceleration. A learned policy may instead command the jerk:
+:class:`JerkAction` is that view for training, and :func:`rate_limited` turns the jerk command
+back into an acceleration from the acceleration in the observation, so the exported policy still
+answers a plain observation with an acceleration.
 """
 
 from __future__ import annotations
@@ -20,12 +25,14 @@ import numpy as np
 from ..catalog import CRUISE_OBS
 
 ACCEL_MAX = 5.0  # m/s^2: action 1 -> +5, -1 -> -5
+JERK_MAX = 8.0  # m/s^3: how fast a rate-limited (jerk-commanding) policy may change the acceleration
 POLICY_HZ = 10
 DURATION_S = 40.0
 PLATOON = 5  # IDM cars between the head car and the ego car's lead (inclusive of the lead)
 OBS_SCALE = np.array([30.0, 100.0, 30.0, 10.0, 5.0, 3.0, 30.0], dtype=np.float32)
 GAP_CAP = 100.0  # m: farther leads are reported at this distance
 TIME_GAP_RANGE = (1.0, 2.0)
+JERK_COST = 1.0  # reward per step lost at a jerk of 5 m/s^3 (quadratic, capped at 2)
 SET_SPEED_RANGE = (15.0, 20.0)
 
 
@@ -216,9 +223,32 @@ class CruiseWrapper(gym.Wrapper):
             return -50.0
         wanted = 2.0 + d["time_gap"] * d["speed"]
         keep = 1.0 - min(abs(d["gap"] - wanted) / max(wanted, 5.0), 1.0)
-        jerk_cost = min(0.5 * (d["jerk"] / 5.0) ** 2, 2.0)
+        jerk_cost = min(JERK_COST * (d["jerk"] / 5.0) ** 2, 2.0)
         too_close = 1.0 if d["speed"] > 1.0 and d["headway"] < 0.5 * d["time_gap"] else 0.0
         return float(keep - jerk_cost - too_close)
+
+
+RATE_LIMIT = JERK_MAX / POLICY_HZ / ACCEL_MAX  # the largest change of the action in one step
+ACCEL_OBS_INDEX = 4  # the observation's acceleration, in action units (acceleration / ACCEL_MAX)
+
+
+def rate_limited(current: float, command: float, limit: float = RATE_LIMIT) -> float:
+    """The acceleration action after a jerk command in [-1, 1]: the current one moved by at most
+    ``limit`` (both in units of ACCEL_MAX), so the acceleration never jumps."""
+    return float(np.clip(current + float(np.clip(command, -1.0, 1.0)) * limit, -1.0, 1.0))
+
+
+class JerkAction(gym.ActionWrapper):
+    """Training view of the cruise scene whose action is the jerk (-1 .. 1 -> -/+ JERK_MAX)."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def action(self, action):
+        current = self.env.get_wrapper_attr("_accel") / ACCEL_MAX
+        command = float(np.asarray(action, dtype=np.float64).reshape(-1)[0])
+        return np.array([rate_limited(current, command)], dtype=np.float32)
 
 
 def make(variant: str = "stop-and-go", render_mode: str | None = None, **config) -> gym.Env:
