@@ -30,6 +30,7 @@ class EventListener:
     def __init__(self, port: int) -> None:
         import paho.mqtt.client as mqtt
 
+        from deepapps_robotics.plant.mqtt_link import tune_client
         from deepapps_robotics.plant.store import EVENTS_TOPIC
 
         self.events: list[dict] = []
@@ -38,7 +39,7 @@ class EventListener:
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-listener-{port}")
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(EVENTS_TOPIC, qos=1)
         self.client.on_message = self._on_message
-        self.client.reconnect_delay_set(0.2, 1)
+        tune_client(self.client)
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
 

@@ -60,3 +60,17 @@ def test_refuses_remote_bind_without_opt_in(tmp_path):
 def test_status_without_a_cell_says_how_to_start_one():
     out = _invoke(["robot", "cell", "status", "--opcua-port", str(free_port())])
     assert out.exit_code == 2 and "deepapps robot cell run" in out.output
+
+
+def test_run_refuses_a_port_another_broker_holds(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        out = _invoke(
+            ["robot", "cell", "run", "--db", str(tmp_path / "c.db"), "--mqtt-port", port,
+             "--opcua-port", str(free_port()), "--cell", "stub", "--worker", "thread", "--duration", "0.1"]
+        )  # fmt: skip
+    assert out.exit_code == 2 and "already in use" in out.output and "--mqtt-port" in out.output

@@ -73,3 +73,16 @@ def test_store_exactly_once(tmp_path):
     reopened.mark_sent(seqs)
     assert reopened.unsent() == [] and reopened.counters()["events_unsent"] == 0
     reopened.close()
+
+
+def test_the_cell_detector_leaves_a_core_to_the_plant_side(monkeypatch):
+    from deepapps.runtime import threads
+    from deepapps_robotics.plant.worker import detector_threads
+
+    monkeypatch.delenv("DEEPAPPS_THREADS", raising=False)
+    monkeypatch.setattr(threads, "usable_cores", lambda: 8)
+    assert detector_threads() == 7
+    monkeypatch.setattr(threads, "usable_cores", lambda: 1)
+    assert detector_threads() == 1
+    monkeypatch.setenv("DEEPAPPS_THREADS", "4")  # an explicit setting wins
+    assert detector_threads() == 4

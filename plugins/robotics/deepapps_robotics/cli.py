@@ -179,12 +179,12 @@ def run_cmd(
     service = CellService(options, _classes())
     say(f"starting the cell ({cell_kind}, {worker}); store {options.db}")
     t0 = time.perf_counter()
-    service.start()
-    say(
-        f"ready in {time.perf_counter() - t0:.1f} s: MQTT {host}:{mqtt_port} ({broker}), "
-        f"OPC UA {_opcua_url(host, opcua_port)}, detector {service.cell_info.get('detector')}"
-    )
-    try:
+    try:  # a start that fails half-way must not leave a broker child holding the port
+        service.start()
+        say(
+            f"ready in {time.perf_counter() - t0:.1f} s: MQTT {host}:{mqtt_port} ({broker}), "
+            f"OPC UA {_opcua_url(host, opcua_port)}, detector {service.cell_info.get('detector')}"
+        )
         if wms_orders:
             report = run_wms(
                 service,

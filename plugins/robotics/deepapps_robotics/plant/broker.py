@@ -8,7 +8,6 @@ default), and can be restarted in place, which is how the broker-restart fault i
 from __future__ import annotations
 
 import contextlib
-import logging
 import shutil
 import socket
 import subprocess
@@ -30,33 +29,64 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def wait_listening(host: str, port: int, timeout: float = 10.0) -> None:
+def listening(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+        return True
+    return False
+
+
+def refuse_taken(host: str, port: int) -> None:
+    """A broker we start must not find the port taken: the clients would silently use the other one."""
+    if listening(host, port):
+        raise DeepAppsError(
+            f"{host}:{port} is already in use (another MQTT broker?); give a free --mqtt-port, "
+            "or --broker external to use the broker listening there"
+        )
+
+
+def wait_listening(host: str, port: int, timeout: float = 10.0, proc: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+        if listening(host, port):
             return
+        if proc is not None and proc.poll() is not None:
+            raise DeepAppsError(
+                f"the MQTT broker exited (code {proc.returncode}) before listening on {host}:{port}"
+            )
         time.sleep(0.05)
     raise DeepAppsError(f"MQTT broker did not start listening on {host}:{port} within {timeout:.0f} s")
 
 
 class EmbeddedBroker:
-    """amqtt's broker in a child Python process (``python -m deepapps_robotics.plant.broker``), so it
-    shares no interpreter lock with the cell, and a restart is a real process restart."""
+    """amqtt's broker in a child Python process (:mod:`.amqtt_serve`), so it shares no interpreter lock
+    with the cell, and a restart is a real process restart. On a restart the replacement process is
+    launched as the old one stops and imports amqtt during the down time; it binds the port when the
+    down time is over."""
 
     kind = "amqtt"
 
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
         self._proc: subprocess.Popen | None = None
+        self._next: subprocess.Popen | None = None
+        self._closed = False
 
-    def start(self) -> None:
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "deepapps_robotics.plant.broker", self.host, str(self.port)],
+    def _launch(self) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "deepapps_robotics.plant.amqtt_serve", self.host, str(self.port)],
+            stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+
+    def start(self) -> None:
+        refuse_taken(self.host, self.port)
+        proc, self._next = self._next or self._launch(), None
+        self._proc = proc
+        proc.stdin.write(b"go\n")
+        proc.stdin.flush()
         try:
-            wait_listening(self.host, self.port, timeout=60)
+            wait_listening(self.host, self.port, timeout=60, proc=proc)
         except DeepAppsError:
             self.stop()
             raise
@@ -67,43 +97,31 @@ class EmbeddedBroker:
 
     def restart(self, down_seconds: float = 1.0) -> None:
         self.stop()
-        time.sleep(down_seconds)
-        self.start()
+        back_at = time.monotonic() + down_seconds
+        self._next = self._launch()
+        time.sleep(max(0.0, back_at - time.monotonic()))
+        if not self._closed:  # the service may have shut down meanwhile: start nothing it won't stop
+            self.start()
 
     def close(self) -> None:
+        self._closed = True
         self.stop()
+        _stop(self._next)
+        self._next = None
 
 
 def _stop(proc: subprocess.Popen | None) -> None:
     if proc is None:
         return
+    if proc.stdin is not None:
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
     proc.terminate()
     try:
         proc.wait(timeout=5)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-
-
-def serve_amqtt(host: str, port: int) -> None:
-    """Run amqtt on ``host:port`` until killed (the child process's main)."""
-    import asyncio
-
-    from amqtt.broker import Broker
-
-    for name in ("amqtt", "transitions"):  # it logs every dropped connection; a restart drops them all
-        logging.getLogger(name).setLevel(logging.CRITICAL)
-    config = {
-        "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 256}},
-        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
-    }
-
-    async def main() -> None:
-        broker = Broker(config)
-        await broker.start()
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
 
 
 class MosquittoBroker:
@@ -130,12 +148,14 @@ class MosquittoBroker:
             "set_tcp_nodelay true\n"  # no Nagle delay on small messages
         )
         self._proc: subprocess.Popen | None = None
+        self._closed = False
 
     def start(self) -> None:
+        refuse_taken(self.host, self.port)
         self._proc = subprocess.Popen(
             [self.exe, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        wait_listening(self.host, self.port)
+        wait_listening(self.host, self.port, proc=self._proc)
 
     def stop(self) -> None:
         _stop(self._proc)
@@ -144,9 +164,11 @@ class MosquittoBroker:
     def restart(self, down_seconds: float = 1.0) -> None:
         self.stop()
         time.sleep(down_seconds)
-        self.start()
+        if not self._closed:
+            self.start()
 
     def close(self) -> None:
+        self._closed = True
         self.stop()
         self._dir.cleanup()
 
@@ -180,7 +202,3 @@ def make_broker(kind: str, host: str, port: int):
     if kind == "external":
         return ExternalBroker(host, port)
     raise DeepAppsError(f"unknown broker {kind!r}; use one of {', '.join(BROKERS)}")
-
-
-if __name__ == "__main__":
-    serve_amqtt(sys.argv[1], int(sys.argv[2]))

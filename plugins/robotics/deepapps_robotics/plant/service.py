@@ -70,6 +70,7 @@ class CellService:
         }
         self.cycles: deque[float] = deque(maxlen=200)
         self.place_times: deque[float] = deque(maxlen=100)
+        self.broker_outages: list[float] = []  # seconds, one per injected broker restart
         self._lock = threading.RLock()
         self._outstanding: set[str] = set()
         self._restart_reason: str | None = None
@@ -201,7 +202,10 @@ class CellService:
     def _restart_broker(self) -> None:
         with self._lock:
             self.counts["broker_restarts"] += 1
+        began = time.perf_counter()
         self.broker.restart(self.o.broker_down_s)
+        with self._lock:  # stop called to listening again: what the clients saw
+            self.broker_outages.append(round(time.perf_counter() - began, 3))
 
     # supervision --------------------------------------------------------------------------
     def _supervise(self) -> None:
@@ -276,6 +280,7 @@ class CellService:
             cycles = list(self.cycles)
             times = list(self.place_times)
             counts = dict(self.counts)
+            outages = list(self.broker_outages)
         pph = (
             3600.0 * (len(times) - 1) / (times[-1] - times[0])
             if len(times) > 1 and times[-1] > times[0]
@@ -294,6 +299,7 @@ class CellService:
             "cell": self.cell_info.get("cell", self.o.cell),
             "detector": self.cell_info.get("detector"),
             "broker": self.o.broker,
+            "broker_outages_s": outages,
             "mqtt": f"{self.o.host}:{self.o.mqtt_port}",
             "opcua": f"opc.tcp://{self.o.host}:{self.o.opcua_port}/deepapps/cell/" if self.o.opcua else None,
         }

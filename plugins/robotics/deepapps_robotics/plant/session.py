@@ -5,12 +5,20 @@ interpreter lock with the cell."""
 from __future__ import annotations
 
 import multiprocessing as mp
+import secrets
 import time
 from typing import Any
 
 from .service import CellService
 
 FAULT_PLAN = (("broker_restart", 0.4), ("camera_dropout", 0.6), ("cell_restart", 0.8))
+
+
+def run_prefix() -> str:
+    """Order ids unique to this WMS run. The store remembers every id it accepted: a second run that
+    reused ``WMS-000000``... with other parts would have every order refused as a reused id (and
+    re-sent until the timeout), and with the same parts would be answered from the last run's results."""
+    return f"WMS-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
 
 
 def fault_schedule(n_orders: int, chaos: bool, slip_every: int) -> dict[int, list[str]]:
@@ -48,7 +56,14 @@ def run_wms(
     parent, child = ctx.Pipe()
     proc = ctx.Process(
         target=_wms_main,
-        args=(child, service.o.host, service.o.mqtt_port, service.classes, n_orders, wms_options),
+        args=(
+            child,
+            service.o.host,
+            service.o.mqtt_port,
+            service.classes,
+            n_orders,
+            {"prefix": run_prefix(), **wms_options},
+        ),
         daemon=True,
     )
     proc.start()

@@ -2,8 +2,12 @@
 
 It behaves like a careful producer: each order is re-sent (same id, same content) until the cell
 acknowledges it, and an acknowledged order that stays open is asked about again the same way (the
-cell answers a repeat with its current state, and a finished order's results). So orders survive
-broker restarts, and the report can say exactly how many were lost, done twice, or sorted wrong.
+cell answers a repeat with its current state, and a finished order's results). Every unacknowledged
+order is re-sent, and every open one asked about, at once when the WMS reconnects and when the cell
+announces itself ``online``: a broker without persistent sessions drops what is published for a
+subscriber that is not back yet, and whichever of the two comes back last triggers the re-send that
+gets through. So orders survive broker restarts, and the report can say exactly how many were lost,
+done twice, or sorted wrong.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .mqtt_link import COMMANDS_TOPIC, ORDERS_TOPIC
+from .mqtt_link import COMMANDS_TOPIC, ORDERS_TOPIC, tune_client
 from .store import EVENTS_TOPIC
 
 BAD_KINDS = ("not_json", "unknown_class", "unknown_field", "reused_id", "bad_id")
@@ -66,7 +70,8 @@ class SimulatedWMS:
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=f"deepapps-wms-{prefix}", clean_session=False
         )
-        self.client.reconnect_delay_set(0.2, 1)
+        tune_client(self.client)
+        self.connects = 0
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = lambda *a: self.connected.clear()
         self.client.on_message = self._on_message
@@ -85,7 +90,10 @@ class SimulatedWMS:
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if not reason_code.is_failure:
             client.subscribe(EVENTS_TOPIC, qos=1)
+            self.connects += 1
             self.connected.set()
+            if self.connects > 1:
+                self.resync()
 
     # events -------------------------------------------------------------------------------
     def _on_message(self, client, userdata, msg) -> None:
@@ -101,6 +109,8 @@ class SimulatedWMS:
                 return
             self.events_seen.add(seq)
             self._apply(event, now)
+        if event.get("event") == "online":
+            self.resync()
 
     def _apply(self, event: dict, now: float) -> None:
         kind, oid = event.get("event"), event.get("order_id")
@@ -178,6 +188,19 @@ class SimulatedWMS:
             ]
         for t in stale:
             t.last_sent, t.sends = now, t.sends + 1
+            self.client.publish(ORDERS_TOPIC, t.payload, qos=1)
+
+    def resync(self) -> None:
+        """After a reconnect (the WMS's or the cell's): repeat every order not acknowledged yet, then ask
+        again about every acknowledged one still open, whose ``done`` may have gone to nobody."""
+        now = time.perf_counter()
+        with self._lock:
+            waiting = sorted(
+                (t for t in self.orders.values() if t.done is None), key=lambda t: t.acked is not None
+            )
+            for t in waiting:
+                t.last_sent, t.sends = now, t.sends + 1
+        for t in waiting:
             self.client.publish(ORDERS_TOPIC, t.payload, qos=1)
 
     def finished(self) -> bool:

@@ -60,13 +60,29 @@ def _loop(conn, cell, abort: threading.Event | None) -> None:
             last_status = now
 
 
+def detector_threads() -> int:
+    """torch threads for the detector of a cell on a plant network: ``DEEPAPPS_THREADS`` if set, else
+    one core fewer than usable. With every core, each look kept the broker, the order store and the
+    WMS off the CPU (on 2 cores: order-to-ack p95 56-70 ms against 31 ms with one thread)."""
+    import os
+
+    from deepapps.runtime.threads import thread_count, usable_cores
+
+    if os.environ.get("DEEPAPPS_THREADS", "").strip().isdigit():
+        return thread_count()
+    return max(1, usable_cores() - 1)
+
+
 class PhysicsCell:
     """The real cell: world + arm + perception (object-detection through the registry) + controller."""
 
     def __init__(self, options: dict[str, Any]) -> None:
+        from deepapps.runtime.threads import set_threads
+
         from ..cell.build import build_cell
 
         self.cell = build_cell(options)
+        set_threads(detector_threads())
         self.controller = self.cell.controller
         self.world = self.cell.world
         self.wall0 = time.perf_counter()
