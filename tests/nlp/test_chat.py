@@ -296,7 +296,7 @@ def test_chat_declares_its_options_per_verb():
     run = {o.name: o for o in spec.options}
     assert spec.input_kind == "text" and spec.precisions == ("fp32", "bf16")
     assert {n for n, o in run.items() if o.when == "load"} == {
-        "docs", "retriever", "doc_chunks", "chunk_words", "chunk_overlap", "context_window",
+        "docs", "retriever", "doc_chunks", "chunk_words", "chunk_overlap", "context_window", "engine",
     }  # fmt: skip
     assert {"temperature", "top_p", "max_tokens", "seed", "stop", "preset", "system"} <= set(run)
     assert run["stop"].multiple and run["preset"].choices[:2] == ("assistant", "programming")

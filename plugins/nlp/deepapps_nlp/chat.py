@@ -22,6 +22,11 @@ else ``max_tokens`` is lowered to the room left (the result says so in ``max_tok
 The same class serves the CLI, the OpenAI-compatible server, the UI page, evaluation and
 benchmarks, and code generation (``Chat.complete_prompt`` takes a raw prompt string without
 the chat template).
+
+Engines (the ``engine`` load option, :mod:`deepapps_nlp.engines`): ``llama.cpp`` runs a GGUF as
+shipped through llama-cpp-python, ``transformers`` any Hugging Face causal LM; ``auto`` picks
+llama.cpp for a GGUF when it is installed. Everything above is done here, the same for both;
+the engine renders the template, tokenises and decodes (``Chat.engine`` and each result say which).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,10 +43,15 @@ from deepapps import InputError, ModelRef, ModelSpec, Result, Runner
 from deepapps.results import private
 from deepapps.runtime.offline import apply_offline_policy
 
+# the decoding helpers moved to the transformers engine; their old names stay importable here
+from .engines.hf import logits_processors as _logits_processors  # noqa: F401
+from .engines.hf import pick_token as _pick  # noqa: F401
+from .engines.hf import seeded_generator as _generator  # noqa: F401
 from .plugin import (
     CHUNK_OVERLAP,
     CHUNK_WORDS,
     DOC_CHUNKS,
+    ENGINE,
     MAX_TOKENS,
     MIN_TOKENS,
     REPETITION_PENALTY,
@@ -119,6 +129,7 @@ class ChatResult(Result):
     tokens_per_second: float | None = None
     preset: str | None = None
     conversation_id: str | None = None
+    engine: str = ""  # what decoded: transformers | llama.cpp
     citations: list[dict[str, Any]] = field(default_factory=list)
     messages: list[dict[str, str]] = private(default_factory=list)
 
@@ -174,8 +185,11 @@ class _TextDeltas:
     back until it is certain; a completed stop string sets ``stopped`` (generation then ends).
     """
 
-    def __init__(self, tokenizer: Any, stop: Sequence[str]) -> None:
-        self.tokenizer = tokenizer
+    def __init__(self, detokenize: Callable[[list[int]], str] | Any, stop: Sequence[str]) -> None:
+        if not callable(detokenize):  # a tokenizer with transformers' decode()
+            tokenizer = detokenize
+            detokenize = lambda ids: tokenizer.decode(ids, skip_special_tokens=True)  # noqa: E731
+        self.detokenize = detokenize  # ids -> text without special tokens (the engine's)
         self.stop = tuple(stop)
         self.ids: list[int] = []
         self.emitted = 0
@@ -192,7 +206,7 @@ class _TextDeltas:
         if self.first_token_time is None:
             self.first_token_time = t0
         self.ids.append(token)
-        self.text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        self.text = self.detokenize(self.ids)
         piece = self._emit(final=False)
         self.overhead_s += time.perf_counter() - t0
         return piece
@@ -268,7 +282,7 @@ class ChatStream:
         self._started = True
         prep = self.prepared
         lm = self.chat.loaded
-        deltas = _TextDeltas(lm.tokenizer, prep["params"].stop)
+        deltas = _TextDeltas(lm.detokenize, prep["params"].stop)
         self._deltas = deltas
         first: float | None = None
         lm.lock.acquire()  # one generation at a time on this model: requests are served in turn
@@ -330,7 +344,8 @@ class Chat(Runner):
     misspelt name is refused with a suggestion). Load-time ones configure this Chat: ``docs`` (a
     folder, or a :class:`~deepapps_nlp.retrieval.DocIndex`) to answer from with citations,
     ``retriever`` (``bm25``, ``embed`` or ``hybrid``), ``doc_chunks``, ``chunk_words``,
-    ``chunk_overlap``, ``context_window``; call-time ones (``temperature``, ``top_p``,
+    ``chunk_overlap``, ``context_window``, ``engine`` (``auto``, ``llama.cpp`` or
+    ``transformers``); call-time ones (``temperature``, ``top_p``,
     ``max_tokens``, ``stop``, ``seed``, ``preset``, ``system`` ...) become its defaults.
     ``deepapps.load("chat")`` builds the same object through :func:`chat_runner`.
     """
@@ -377,6 +392,7 @@ class Chat(Runner):
         chunk_words: int = CHUNK_WORDS,
         chunk_overlap: int = CHUNK_OVERLAP,
         context_window: int | None = None,
+        engine: str = ENGINE,
     ) -> Chat:
         """A chat for an already resolved model, device and precision (what the core hands over)."""
         chat = cls.__new__(cls)
@@ -390,6 +406,7 @@ class Chat(Runner):
             chunk_words=chunk_words,
             chunk_overlap=chunk_overlap,
             context_window=context_window,
+            engine=engine,
         )
         return chat
 
@@ -405,17 +422,22 @@ class Chat(Runner):
         chunk_words: int,
         chunk_overlap: int,
         context_window: int | None,
+        engine: str = ENGINE,
         index: Any = None,
     ) -> None:
-        from .models import get_model
+        from .engines import choose_engine, load_engine
+        from .engines.base import no_template_error
         from .retrieval import DocIndex
 
         t0 = time.perf_counter()
+        choose_engine(engine, model, device)  # a wrong --engine fails before documents are indexed
         if index is None and docs is not None:  # documents first: a bad folder fails before the model loads
             index = DocIndex.from_folder(
                 docs, retriever=retriever, max_words=chunk_words, overlap=chunk_overlap
             )
-        self.loaded = get_model(model, device, precision, context_window)
+        self.loaded = load_engine(model, device, precision, context_window, engine)
+        if not self.loaded.has_template:
+            raise no_template_error(self.loaded.name)
         Runner.__init__(self, model_name=self.loaded.name, device=device, precision=precision)
         self.model_ref = model
         self.index = index
@@ -452,7 +474,13 @@ class Chat(Runner):
 
     # properties --------------------------------------------------------------
     @property
+    def engine(self) -> str:
+        """What runs the model: ``transformers`` or ``llama.cpp``."""
+        return self.loaded.engine
+
+    @property
     def tokenizer(self) -> Any:
+        """The transformers tokenizer (the transformers engine only)."""
         return self.loaded.tokenizer
 
     @property
@@ -460,7 +488,7 @@ class Chat(Runner):
         return self.loaded.context_window
 
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return len(self.loaded.encode(text))
 
     # prompt building -----------------------------------------------------------
     def system_prompt(self, preset: str | None = None, system: str | None = None) -> str | None:
@@ -470,10 +498,8 @@ class Chat(Runner):
         return PRESETS[preset] if preset else None
 
     def render(self, messages: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
-        """The prompt text for ``messages`` through the tokenizer's chat template."""
-        return self.tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=add_generation_prompt
-        )
+        """The prompt text for ``messages`` through the model's chat template."""
+        return self.loaded.render(messages, add_generation_prompt=add_generation_prompt)
 
     def prepare(self, messages: Any, *, conversation_id: str | None = None, **options: Any) -> dict[str, Any]:
         """Check the options, add the system prompt and retrieved documents, trim history, tokenize."""
@@ -571,14 +597,14 @@ class Chat(Runner):
             cuts.append(pos)
         if len(cuts) == len(msgs):
             pieces = [text[a:b] for a, b in zip([0, *cuts[:-1]], cuts, strict=True)]
-            return [len(x) for x in self.tokenizer(pieces, add_special_tokens=False)["input_ids"]]
+            return [len(x) for x in self.loaded.encode_many(pieces)]
         contents = [m["content"] for m in msgs]
-        counts = [len(x) for x in self.tokenizer(contents, add_special_tokens=False)["input_ids"]]
+        counts = [len(x) for x in self.loaded.encode_many(contents)]
         overhead = max(0, total - sum(counts)) // len(msgs)
         return [c + overhead for c in counts]
 
     def _encode(self, msgs: list[dict[str, str]]) -> list[int]:
-        return self.tokenizer(self.render(msgs), add_special_tokens=False)["input_ids"]
+        return self.loaded.encode(self.render(msgs))
 
     def _params(self, options: dict[str, Any]) -> SamplingParams:
         """Checked sampling parameters for ``options`` (the server validates requests with it)."""
@@ -586,72 +612,24 @@ class Chat(Runner):
 
     # generation ----------------------------------------------------------------
     def eos_ids(self) -> list[int]:
-        """Token ids that end a reply: the tokenizer's end token and ChatML's ``<|im_end|>``."""
-        tok = self.tokenizer
-        eos = {tok.eos_token_id} if tok.eos_token_id is not None else set()
-        im_end = tok.convert_tokens_to_ids("<|im_end|>")
-        if isinstance(im_end, int) and im_end != tok.unk_token_id:
-            eos.add(im_end)
-        return sorted(eos)
+        """Token ids that end a reply (the engine's end-of-sequence set)."""
+        return self.loaded.eos_ids()
 
     def generation_kwargs(self, prep: dict[str, Any]) -> dict[str, Any]:
-        """Keyword arguments for ``model.generate`` (also used by the raw baseline in benchmarks)."""
-        p: SamplingParams = prep["params"]
-        tok = self.tokenizer
-        eos = self.eos_ids()
-        kwargs: dict[str, Any] = {
-            "max_new_tokens": prep["max_new"],
-            "min_new_tokens": min(p.min_tokens, prep["max_new"]) or None,
-            "eos_token_id": eos or None,
-            "pad_token_id": tok.pad_token_id if tok.pad_token_id is not None else (eos or [0])[0],
-            "repetition_penalty": p.repetition_penalty if p.repetition_penalty != 1.0 else None,
-        }
-        if p.greedy:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        else:
-            kwargs.update(do_sample=True, temperature=float(p.temperature), top_p=float(p.top_p), top_k=0)
-        return {k: v for k, v in kwargs.items() if v is not None or k in ("temperature", "top_p", "top_k")}
+        """Keyword arguments for ``model.generate`` (transformers engine; the benchmarks' raw baseline)."""
+        return self.loaded.generation_kwargs(prep)
 
     def decode(self, prep: dict[str, Any], cancel: threading.Event | None = None) -> Iterator[int]:
         """Generate token ids for a prepared prompt, one per step, in the calling thread.
 
-        The same decoding as ``model.generate(**generation_kwargs(prep))`` (greedy at
+        The engine's decoding (:meth:`~deepapps_nlp.engines.base.ChatEngine.decode`): greedy at
         temperature 0, else temperature + top-p sampling; repetition penalty; no end-of-sequence
-        before ``min_tokens``), written as a loop over the model with its KV cache so that each
-        token reaches the caller as soon as it exists, without a streaming thread. A ``seed``
-        seeds a generator of this reply only (the process's random state is left alone). The
-        end-of-sequence token, when reached, is the last id yielded.
+        before ``min_tokens``; a ``seed`` seeds this reply only. For the transformers engine it is
+        exactly ``model.generate(**generation_kwargs(prep))``, as a loop over the model with its
+        KV cache, so each token reaches the caller as soon as it exists. The end-of-sequence
+        token, when reached, is the last id yielded.
         """
-        import torch
-
-        lm = self.loaded
-        p: SamplingParams = prep["params"]
-        max_new = prep["max_new"]
-        eos_ids = self.eos_ids()
-        min_new = min(p.min_tokens, max_new)
-        processors = _logits_processors(p)
-        generator = None if p.greedy else _generator(p.seed, lm.device)
-        seq = torch.tensor([prep["input_ids"]], dtype=torch.long, device=lm.device)
-        cache_kw = lm.forward_args["cache"]
-        with torch.inference_mode():
-            # the prompt: only the last position's logits are needed (as generate() does)
-            out = lm.model(input_ids=seq, use_cache=True, **lm.forward_args["prompt"])
-            for step in range(max_new):
-                if cancel is not None and cancel.is_set():
-                    return
-                logits = out.logits[:, -1, :].to(dtype=torch.float32)
-                if step < min_new and eos_ids:
-                    logits[:, eos_ids] = float("-inf")
-                if processors:
-                    logits = processors(seq, logits)
-                nxt = _pick(logits, p.greedy, generator)
-                token = int(nxt)
-                yield token
-                if token in eos_ids or step + 1 == max_new:
-                    return
-                if processors:
-                    seq = torch.cat([seq, nxt], dim=1)
-                out = lm.model(input_ids=nxt, use_cache=True, **{cache_kw: out[cache_kw]})
+        return self.loaded.decode(prep, cancel)
 
     def _finish(
         self,
@@ -682,6 +660,7 @@ class Chat(Runner):
             tokens_per_second=round(tps, 2) if tps else None,
             preset=prep["preset"],
             conversation_id=prep["conversation_id"],
+            engine=self.engine,
             citations=prep["citations"],
             messages=prep["all_messages"] + [reply],
         )
@@ -770,7 +749,7 @@ class Chat(Runner):
     def complete_prompt(self, prompt: str, **options: Any) -> ChatStream:
         """Stream a continuation of a raw ``prompt`` (no chat template): for code generation."""
         params = self._params(options)
-        ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        ids = self.loaded.encode(prompt)
         if len(ids) >= self.context_window:
             raise InputError(f"the prompt is {len(ids)} tokens; the context window is {self.context_window}")
         prep = {
@@ -811,44 +790,6 @@ def _save_exchange(store: Any, conversation_id: str, text: str, result: ChatResu
     )
 
 
-def _logits_processors(p: SamplingParams) -> Any:
-    """generate()'s processors for ``p``: repetition penalty, then temperature and top-p when sampling."""
-    from transformers import (
-        LogitsProcessorList,
-        RepetitionPenaltyLogitsProcessor,
-        TemperatureLogitsWarper,
-        TopPLogitsWarper,
-    )
-
-    processors = LogitsProcessorList()
-    if p.repetition_penalty != 1.0:
-        processors.append(RepetitionPenaltyLogitsProcessor(p.repetition_penalty))
-    if not p.greedy:
-        processors.append(TemperatureLogitsWarper(float(p.temperature)))
-        if p.top_p < 1:
-            processors.append(TopPLogitsWarper(float(p.top_p)))
-    return processors
-
-
-def _generator(seed: int | None, device: str) -> Any:
-    """A random generator for one reply (None: the process's own random state)."""
-    if seed is None:
-        return None
-    import torch
-
-    generator = torch.Generator(device=device)
-    generator.manual_seed(seed % 2**64)  # any integer seed; torch takes 64-bit unsigned ones
-    return generator
-
-
-def _pick(logits: Any, greedy: bool, generator: Any) -> Any:
-    import torch
-
-    if greedy:
-        return torch.argmax(logits, dim=-1, keepdim=True)
-    return torch.multinomial(torch.softmax(logits, dim=-1), num_samples=1, generator=generator)
-
-
 def chat_runner(
     model: ModelRef,
     device: str,
@@ -860,8 +801,9 @@ def chat_runner(
     chunk_words: int,
     chunk_overlap: int,
     context_window: int | None,
+    engine: str,
 ) -> Chat:
-    """TaskSpec runner factory for ``chat``: ``deepapps.load("chat", docs="faq/")``."""
+    """TaskSpec runner factory for ``chat``: ``deepapps.load("chat", docs="faq/", engine="llama.cpp")``."""
     return Chat.from_ref(
         model,
         device,
@@ -872,4 +814,5 @@ def chat_runner(
         chunk_words=chunk_words,
         chunk_overlap=chunk_overlap,
         context_window=context_window,
+        engine=engine,
     )

@@ -130,7 +130,7 @@ def _show_reply(stream: Any, as_json: bool) -> None:
         click.secho(f"[{c['n']}] {c['source']} (chunk {c['chunk']})", fg="cyan", err=True)
     click.secho(
         f"[{result.prompt_tokens} prompt + {result.completion_tokens} completion tokens, {result.finish_reason}, "
-        f"first token {result.time_to_first_token_ms:.0f} ms"
+        f"first token {result.time_to_first_token_ms:.0f} ms, {result.engine}"
         + (f", {result.tokens_per_second:.1f} tok/s" if result.tokens_per_second else "")
         + (f", conversation {result.conversation_id}]" if result.conversation_id else "]"),
         fg="bright_black",
@@ -149,7 +149,10 @@ def shell(model, device, precision, conversation, **declared) -> None:
     store = ConversationStore()
     cid = _conversation_id(store, conversation, False)
     chat = load()
-    click.secho(f"{chat.model_name} ({chat.preset or 'no preset'}); empty line to quit", fg="bright_black")
+    click.secho(
+        f"{chat.model_name} on {chat.engine} ({chat.preset or 'no preset'}); empty line to quit",
+        fg="bright_black",
+    )
     while True:
         try:
             text = input("> ").strip()
@@ -170,7 +173,7 @@ def shell(model, device, precision, conversation, **declared) -> None:
 # `chat serve` limits: option -> (ServerLimits field, help). Only given ones are passed on; the
 # defaults quoted in the help are ServerLimits' (tests/nlp/test_server_security.py checks them).
 _SERVE_LIMITS = {
-    "--max-queue": ("max_queue", "Requests that may wait behind the one served; more get 429 (default 64)."),
+    "--max-queue": ("max_queue", "Requests waiting while every slot is busy; more get 429 (default 64)."),
     "--max-body-bytes": ("max_body_bytes", "Largest request body; larger gets 413 (default 1048576)."),
     "--max-messages": ("max_messages", "Most messages in one request (default 256)."),
     "--max-message-chars": ("max_message_chars", "Most characters in one message (default 65536)."),
@@ -198,15 +201,25 @@ def _limit_options(f):
 @click.option(
     "--insecure", is_flag=True, help="Allow a non-loopback --host without --api-key (anyone can use it)."
 )
+@click.option(
+    "--parallel",
+    type=int,
+    default=None,
+    help="Replies decoded together by continuous batching, each in its own slot (transformers engine; "
+    "default 4); more requests wait in the queue. 1 = one at a time.",
+)
 @_limit_options
-def serve(model, device, precision, host, port, api_key, insecure, **settings) -> None:
+def serve(model, device, precision, host, port, api_key, insecure, parallel, **settings) -> None:
     """Serve an OpenAI-compatible API: /v1/models and /v1/chat/completions (SSE streaming).
 
     The chat options set the defaults of requests that do not give their own (--preset, --temperature,
     ...); --docs makes every reply answer from those documents.
     """
+    from .batching import DEFAULT_SLOTS, batching_unsupported, check_slots
     from .server import ServerLimits, check_bind, resolve_api_key
     from .server import serve as run_server
+
+    parallel = check_slots(DEFAULT_SLOTS if parallel is None else parallel)
 
     limits = {k[len(_LIMIT_PREFIX) :]: settings.pop(k) for k in list(settings) if k.startswith(_LIMIT_PREFIX)}
     bounds = ServerLimits(**{k: v for k, v in limits.items() if v is not None})
@@ -215,10 +228,16 @@ def serve(model, device, precision, host, port, api_key, insecure, **settings) -
         check_bind(host, api_key, insecure=False)
     chat = _chat_loader(model, device, precision, settings, "deepapps chat serve")()
     auth = "API key required" if api_key else "no API key"
+    slots = parallel if parallel > 1 and batching_unsupported(chat) is None else 1
     click.secho(
-        f"serving {chat.model_name} on http://{host}:{port}/v1 ({auth}; Ctrl-C to stop)", fg="green", err=True
+        f"serving {chat.model_name} ({chat.engine}, {slots} slot{'s' if slots > 1 else ''}) "
+        f"on http://{host}:{port}/v1 ({auth}; Ctrl-C to stop)",
+        fg="green",
+        err=True,
     )
-    run_server(chat, host=host, port=port, api_key=api_key, limits=bounds, insecure=insecure)
+    run_server(
+        chat, host=host, port=port, api_key=api_key, limits=bounds, insecure=insecure, parallel=parallel
+    )
 
 
 @chat_group.command(name="list")

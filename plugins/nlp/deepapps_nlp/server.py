@@ -13,10 +13,14 @@ Endpoints: ``GET /v1/models``, ``GET /v1/models/{id}``, ``POST /v1/chat/completi
   "code"}}``; an unexpected failure is logged with its request id and answered with a generic
   500 that names the id, never the exception text.
 - Admission is counted when a request is accepted, before any ``await``: at most
-  ``max_queue`` requests wait behind the one being served, the next gets ``429``.
+  ``max_queue`` requests wait behind the ones being served, the next gets ``429``.
 - Prompt preparation (chat template, tokenising, history trimming, retrieval) and decoding
   run on the model's worker, never on the event loop, one job at a time in arrival order, so
   replies are never mixed and ``/health`` stays responsive under any request.
+- ``parallel`` slots (``deepapps chat serve --parallel N``, transformers engine): up to N
+  replies are decoded together by continuous batching (:mod:`deepapps_nlp.batching`); a
+  request arriving meanwhile joins at the next step when a slot is free, else waits in the
+  queue above (same 429 policy). Greedy replies are the same as one at a time.
 - A client that disconnects, streaming or not, cancels its generation at the next token
   (or before it starts, if it was still queued).
 - :func:`serve` (``deepapps chat serve``) runs the HTTP server on a background thread and
@@ -72,7 +76,7 @@ class ServerLimits:
     - ``max_messages`` (256): entries in ``messages`` (400).
     - ``max_message_chars`` (65,536): characters in one message's content (400).
     - ``max_stop`` (4, as OpenAI) and ``max_stop_chars`` (128): stop strings (400).
-    - ``max_queue`` (64): requests that may wait behind the one being served (429 beyond).
+    - ``max_queue`` (64): requests that may wait when every decoding slot is busy (429 beyond).
     - ``max_tokens`` (None: the model's context window): the largest ``max_tokens`` accepted.
     """
 
@@ -157,17 +161,55 @@ class MainThreadExecutor(Executor):
 
 class ServedModel:
     """A chat model behind the server, with its admission count and its worker (where prompts
-    are prepared and replies decoded, one job at a time in arrival order)."""
+    are prepared and replies decoded, one job at a time in arrival order).
+
+    With ``parallel`` > 1 (transformers engine) replies are decoded together by a
+    :class:`~deepapps_nlp.batching.ContinuousBatcher` with that many slots: it is the worker
+    (prompts are prepared on its loop, between steps), and each reply is read on a
+    ``consumers`` thread. Other engines keep one reply at a time (``slots`` is then 1)."""
 
     def __init__(
-        self, name: str, chat: Chat, aliases: tuple[str, ...] = (), worker: Executor | None = None
+        self,
+        name: str,
+        chat: Chat,
+        aliases: tuple[str, ...] = (),
+        worker: Executor | None = None,
+        parallel: int = 1,
     ) -> None:
         self.name, self.chat, self.aliases = name, chat, aliases
-        self.admitted = 0  # accepted requests not finished yet: one served, the rest waiting
-        self.worker = worker or ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix=f"deepapps-decode-{name}"
-        )
+        self.admitted = 0  # accepted requests not finished yet: `slots` served, the rest waiting
+        self.batcher = _batcher(chat, parallel)
+        self.slots = self.batcher.slots if self.batcher else 1
+        if self.batcher:
+            self.worker: Executor = self.batcher
+            self.consumers: Executor = ThreadPoolExecutor(
+                max_workers=2 * self.slots, thread_name_prefix=f"deepapps-reply-{name}"
+            )
+        else:
+            self.worker = worker or ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix=f"deepapps-decode-{name}"
+            )
+            self.consumers = self.worker
         self.created = int(time.time())
+
+    def stream_reply(self, messages: Any, **options: Any) -> ChatStream:
+        """Prepare a reply (on the worker): batched when this model has slots."""
+        if self.batcher:
+            return self.batcher.stream_reply(messages, **options)
+        return self.chat.stream_reply(messages, **options)
+
+
+def _batcher(chat: Chat, parallel: int) -> Any:
+    """A continuous batcher for ``chat`` when ``parallel`` > 1 and its engine can batch."""
+    from .batching import ContinuousBatcher, batching_unsupported, check_slots
+
+    if check_slots(parallel) == 1:
+        return None
+    why = batching_unsupported(chat)
+    if why:
+        log.info("%s: one reply at a time (%s)", chat.model_name, why)
+        return None
+    return ContinuousBatcher(chat, parallel)
 
 
 @dataclass
@@ -265,10 +307,10 @@ class ChatService:
         """Count ``req`` in, or refuse it with 429. Runs on the event loop with no ``await``
         between the check and the count, so a burst cannot slip past the bound."""
         sm = req.model
-        if sm.admitted > self.limits.max_queue:
+        if sm.admitted >= sm.slots + self.limits.max_queue:  # every slot busy and the queue full
             raise APIError(
                 429,
-                f"The server is busy: {sm.admitted - 1} requests are waiting for {sm.name} "
+                f"The server is busy: {sm.admitted - sm.slots} requests are waiting for {sm.name} "
                 f"(limit {self.limits.max_queue}); retry later.",
                 "rate_limit_error",
                 code="queue_full",
@@ -330,7 +372,7 @@ class ChatService:
 
     async def _prepare(self, req: ChatRequest, watcher: asyncio.Task) -> ChatStream:
         """Chat template, tokenising, trimming and retrieval, on the worker."""
-        future = req.model.worker.submit(req.model.chat.stream_reply, req.messages, **req.options)
+        future = req.model.worker.submit(req.model.stream_reply, req.messages, **req.options)
         try:
             return await _result_unless_gone(future, watcher, cancel=lambda: None)
         except InputError as exc:
@@ -340,7 +382,7 @@ class ChatService:
             raise
 
     async def _reply(self, req: ChatRequest, stream: ChatStream, watcher: asyncio.Task) -> dict[str, Any]:
-        future = req.model.worker.submit(_consume, stream)
+        future = req.model.consumers.submit(_consume, stream)
         try:
             result: ChatResult = await _result_unless_gone(future, watcher, cancel=stream.cancel)
         except _ClientGone:
@@ -369,7 +411,7 @@ class ChatService:
             except BaseException as exc:  # noqa: BLE001 - reported to the client
                 loop.call_soon_threadsafe(events.put_nowait, ("error", exc))
 
-        future = req.model.worker.submit(pump)
+        future = req.model.consumers.submit(pump)
         complete = False
         try:
             yield _chunk(req, {"role": "assistant", "content": ""}, None)
@@ -403,7 +445,15 @@ class ChatService:
             "models": list(self.served),
             "in_flight": self.in_flight,
             "cancelled": self.cancelled,
+            "slots": {m.name: _slot_use(m) for m in self.served.values()},
         }
+
+
+def _slot_use(m: ServedModel) -> dict[str, int]:
+    """Slots of a model and how many decode now (one at a time: ``admitted`` covers both)."""
+    if m.batcher is None:
+        return {"total": 1, "active": min(m.admitted, 1)}
+    return {"total": m.slots, "active": m.batcher.active}
 
 
 class _GuardedStream(StreamingResponse):
@@ -431,6 +481,7 @@ def create_app(
     limits: ServerLimits | None = None,
     worker: Executor | None = None,
     allowed_hosts: Iterable[str] | None = None,
+    parallel: int = 1,
 ):
     """A FastAPI app serving ``chats`` (one Chat, or ``{model id: Chat}``).
 
@@ -438,10 +489,14 @@ def create_app(
     ``limits``: :class:`ServerLimits`. ``worker``: where prompts are prepared and replies
     decoded (default: one thread per model; :func:`serve` passes a :class:`MainThreadExecutor`).
     ``allowed_hosts``: ``Host`` names answered (default: any; :func:`serve` on loopback passes
-    the loopback names)."""
+    the loopback names). ``parallel``: replies each model decodes together (continuous
+    batching, transformers engine; 1 = one at a time)."""
     if isinstance(chats, Chat):
         chats = {chats.model_name: chats}
-    served = {name: ServedModel(name, chat, _aliases(name), worker=worker) for name, chat in chats.items()}
+    served = {
+        name: ServedModel(name, chat, _aliases(name), worker=worker, parallel=parallel)
+        for name, chat in chats.items()
+    }
     service = ChatService(served, resolve_api_key(api_key), limits or ServerLimits(), allowed_hosts)
     app = FastAPI(title="deepapps chat (OpenAI-compatible)", docs_url=None, redoc_url=None)
     app.state.service = service
@@ -807,6 +862,7 @@ def _model_card(m: ServedModel) -> dict[str, Any]:
         "created": m.created,
         "owned_by": "deepapps",
         "context_window": m.chat.context_window,
+        "engine": m.chat.engine,  # transformers | llama.cpp: what decodes this model
     }
 
 
@@ -830,6 +886,7 @@ def _completion_body(req: ChatRequest, result: ChatResult) -> dict[str, Any]:
             "citations": result.citations,
             "trimmed_messages": result.trimmed_messages,
             "time_to_first_token_ms": result.time_to_first_token_ms,
+            "engine": result.engine,
         },
     }
 
@@ -894,16 +951,24 @@ def serve(
     limits: ServerLimits | None = None,
     insecure: bool = False,
     log_level: str = "info",
+    parallel: int = 1,
 ) -> None:
     """Run the server until interrupted: HTTP on a background thread, preparing and decoding
-    on this thread."""
+    on this thread (with ``parallel`` > 1: the continuous batcher's loop runs here)."""
     import uvicorn
 
     api_key = resolve_api_key(api_key)
     allowed_hosts = check_bind(host, api_key, insecure)
     worker = MainThreadExecutor()
-    app = create_app(chats, api_key=api_key, limits=limits, worker=worker, allowed_hosts=allowed_hosts)
+    app = create_app(
+        chats, api_key=api_key, limits=limits, worker=worker, allowed_hosts=allowed_hosts, parallel=parallel
+    )
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level))
+    batchers = [m.batcher for m in app.state.served.values() if m.batcher is not None]
+    main_loop = worker.run
+    if batchers and len(batchers) == len(app.state.served):  # nothing left for the MainThreadExecutor
+        batchers[0].claim()
+        main_loop = batchers[0].run
 
     def run_http() -> None:
         with contextlib.suppress(SystemExit):  # uvicorn exits this way when it cannot bind
@@ -912,12 +977,14 @@ def serve(
     http = threading.Thread(target=run_http, name="deepapps-http", daemon=True)
     http.start()
     try:
-        worker.run(keep_going=http.is_alive)
+        main_loop(keep_going=http.is_alive)
     except KeyboardInterrupt:
         pass
     finally:
         server.should_exit = True
         worker.shutdown()
+        for batcher in batchers:
+            batcher.shutdown(wait=False)
         http.join(timeout=10)
     if not server.started:
         from deepapps.errors import DeepAppsError

@@ -3,8 +3,9 @@ documents upload for retrieval, and the stored conversation list.
 
 The model comes from the shared model picker (the chat task's registered models, or a folder /
 ``.gguf`` path); ``DEEPAPPS_CHAT_MODEL`` preselects a path. It is loaded once per process on the
-sidebar's device through the shared cached runner; the sampling controls take their ranges and
-defaults from the task's declared options.
+sidebar's device through the shared cached runner, on the engine chosen in the sidebar (the
+declared ``engine`` option: auto, llama.cpp or transformers; the caption says which one runs);
+the sampling controls take their ranges and defaults from the task's declared options.
 """
 
 from __future__ import annotations
@@ -29,6 +30,17 @@ def _pick_model() -> str | None:
         if not registered:
             st.session_state[f"{MODEL_KEY}-other"] = wanted
     return widgets.model_picker("chat", key=MODEL_KEY)
+
+
+def _pick_engine() -> str:
+    """The declared ``engine`` load option as a select box (auto: llama.cpp for a GGUF when installed)."""
+    import streamlit as st
+
+    from deepapps.registry import registry
+
+    opt = next(o for o in registry.task("chat").options if o.name == "engine")
+    choices = list(opt.choices)
+    return st.selectbox("Engine", choices, index=choices.index(opt.default), key="chat-engine", help=opt.help)
 
 
 def _call_options() -> dict[str, Any]:
@@ -117,7 +129,7 @@ def _conversation_list(store: Any) -> None:
             st.rerun()
 
 
-def _load_chat(model: str | None) -> Any:
+def _load_chat(model: str | None, engine: str = "auto") -> Any:
     """The shared cached runner on the sidebar's device, or ``None`` (with the reason shown)."""
     import streamlit as st
 
@@ -129,7 +141,7 @@ def _load_chat(model: str | None) -> Any:
         st.info("Type the path of a model folder or .gguf file in the sidebar.")
         return None
     try:
-        return widgets.cached_runner("chat", model)
+        return widgets.cached_runner("chat", model, engine=engine)
     except ModelNotAvailableError as exc:
         st.warning(str(exc))
         registered = {m.name: m for m in registry.models("chat")}
@@ -191,10 +203,11 @@ def render() -> None:
     with st.sidebar:
         st.subheader("Model and style")
         model = _pick_model()
+        engine = _pick_engine()
         options = _call_options()
         index = _documents()
         _conversation_list(store)
-    chat = _load_chat(model)
+    chat = _load_chat(model, engine)
     if chat is None:
         return
     if index is not None:
@@ -202,7 +215,7 @@ def render() -> None:
     loaded = chat.loaded
     st.caption(
         f"{loaded.name} · {loaded.params / 1e6:.0f}M parameters · context {loaded.context_window} tokens · "
-        f"{chat.device}"
+        f"engine {chat.engine} ({loaded.describe()['weights']}) · {chat.device}"
     )
     _show_history(store, st.session_state.chat_conversation)
     prompt = st.chat_input("Ask anything")
