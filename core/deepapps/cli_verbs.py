@@ -41,6 +41,8 @@ def _task_and_options(ctx: click.Context, task: str | None, verb: str, show_help
     if show_help:
         click.echo(ctx.get_help())
         click.echo(f"\nOptions of task {spec.name!r} for {verb}:\n{help_text(options)}")
+        if verb == "run" and _batch_options(spec):
+            click.echo(f"\nBatch runs over many files (docs/scale-out.md):\n{help_text(_batch_options(spec))}")
         ctx.exit(0)
     if verb != "run":
         if getattr(spec, VERB_FUNCS[verb]) is None:
@@ -97,6 +99,7 @@ def run(ctx: click.Context, task: str | None, tokens: tuple[str, ...], model: st
       deepapps run object-detection street.jpg --conf 0.4 --json
       deepapps run object-detection --track clip.mp4
       deepapps run go "C3 D4" --visits 400
+      deepapps run object-detection photos/ --workers 2 --jsonl out.jsonl   (batch, Ray; resumable)
       deepapps run object-detection --help        (lists the task's options)
     """
     import deepapps
@@ -105,14 +108,22 @@ def run(ctx: click.Context, task: str | None, tokens: tuple[str, ...], model: st
     from .resolution import resolve_model
 
     spec, options = _task_and_options(ctx, task, "run", show_help)
-    inputs, values = parse_cli(list(tokens) + list(ctx.args), options, f"deepapps run {spec.name}")
-    inputs = check_inputs(spec, inputs)
+    batch_opts = _batch_options(spec)
+    inputs, values = parse_cli(list(tokens) + list(ctx.args), options + batch_opts, f"deepapps run {spec.name}")
+    batch = {o.name: values.pop(o.name) for o in batch_opts if o.name in values}
+    if not batch:
+        inputs = check_inputs(spec, inputs)
+    elif not inputs:
+        raise InputError(f"no input given; usage: deepapps run {spec.name} FOLDER|GLOB|LIST.txt --workers N")
     if spec.check_run_options is not None:
         from .specs import resolve
 
         resolve(spec.check_run_options)(check_options(options, values, f"deepapps run {spec.name}"))
     ref = resolve_model(spec, model)
     resolved_device, resolved_precision = _device_and_precision(spec, device, precision)
+    if batch:
+        ctx.exit(_run_batch(spec, ref, resolved_device, resolved_precision, options, values, inputs, batch,
+                            save_dir, as_json))
     runner = deepapps.load(spec.name, ref, resolved_device, resolved_precision, **values)
     if not as_json:
         click.echo(f"{runner.model_name} loaded on {resolved_device} in {runner.load_ms:.0f} ms", err=True)
@@ -125,6 +136,32 @@ def run(ctx: click.Context, task: str | None, tokens: tuple[str, ...], model: st
         names = ", ".join(name for name, _ in failures)
         click.secho(f"Error: {len(failures)} of {len(inputs)} input(s) failed: {names}", fg="red", err=True)
         ctx.exit(1)
+
+
+def _batch_options(spec) -> tuple:
+    """The core's batch-run options (``--workers``, ``--ray-address``, ``--jsonl``) for file-input tasks."""
+    from .batch import batch_options
+
+    return batch_options(spec)
+
+
+def _run_batch(spec, ref, device: str, precision: str, options, values: dict, inputs: list[str], batch: dict,
+               save_dir: str | None, as_json: bool) -> int:
+    """A batch run (see deepapps.batch): results stream to a JSONL file; exit 1 if any input failed."""
+    from .batch import run_cli
+
+    if save_dir:
+        raise InputError("--save is not used by batch runs (--workers/--ray-address/--jsonl); results go to --jsonl")
+    values = check_options(options, values, f"deepapps run {spec.name}")
+    summary = run_cli(spec, ref, device, precision, values, inputs, batch, quiet=as_json)
+    if as_json:
+        _emit(summary.to_dict())
+    else:
+        click.echo(f"{summary.done} done, {summary.skipped} already done, {summary.failed} failed "
+                   f"-> {summary.out} ({summary.seconds:.1f} s, {summary.inputs_per_s} inputs/s)")
+    for err in summary.errors:
+        click.secho(f"Error: input {err['input']}: {err['error']}", fg="red", err=True)
+    return 1 if summary.failed else 0
 
 
 def _run_each(runner, inputs: list[str], quiet: bool) -> tuple[list, list[tuple[str, str]]]:

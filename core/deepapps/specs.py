@@ -26,6 +26,9 @@ RESERVED_OPTIONS = {
     "eval": {"model", "dataset", "split", "limit", "device", "precision", "json", "help"},
     "bench": {"model", "device", "precision", "json", "help"},
 }
+# batch inference over many files (deepapps.batch): the core's run options of file-input tasks
+BATCH_INPUT_KINDS = ("image", "media", "file")
+BATCH_RUN_OPTIONS = {"workers", "ray_address", "jsonl"}
 
 LazyCallable = Callable[..., Any] | str
 
@@ -107,7 +110,7 @@ class TaskSpec:
             names = [o.name for o in opts]
             if len(names) != len(set(names)):
                 raise PluginError(f"task {self.name!r}: {verb} options declare a name twice")
-            clash = sorted(set(names) & RESERVED_OPTIONS[verb])
+            clash = sorted(set(names) & self.reserved_options(verb))
             if clash:
                 raise PluginError(
                     f"task {self.name!r}: {verb} option(s) {', '.join(clash)} clash with the core's own options"
@@ -115,6 +118,11 @@ class TaskSpec:
         bad = [p for p in self.precisions if p not in PRECISIONS]
         if bad or not self.precisions:
             raise PluginError(f"task {self.name!r}: precisions must be a non-empty subset of {PRECISIONS}")
+
+    def reserved_options(self, verb: str) -> set[str]:
+        """Names the core owns for ``verb``; file-input tasks also get the batch options of ``run``."""
+        batch = BATCH_RUN_OPTIONS if verb == "run" and self.input_kind in BATCH_INPUT_KINDS else set()
+        return RESERVED_OPTIONS[verb] | batch
 
     def verb_options(self) -> dict[str, tuple[Option, ...]]:
         return {

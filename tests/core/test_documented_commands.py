@@ -77,6 +77,10 @@ def test_documented_command_parses(doc, command):
     if args[0] in VERBS:
         spec = registry.task(args[1])
         options = spec.verb_options()[VERBS[args[0]]]
+        if args[0] == "run":
+            from deepapps.batch import batch_options
+
+            options = options + batch_options(spec)  # the core's --workers/--ray-address/--jsonl
         try:
             parse_cli(_task_options_only(args[0], args[2:]), options, f"{doc}: {command}")
         except OptionError as exc:

@@ -210,6 +210,7 @@ def test_eval_and_bench_take_a_model_ref_and_load_once(tiny_model, monkeypatch):
         selfplay_games=0,
         threads=1,
         compare_precisions=("fp32",),
+        scale_games=0,
     ).figures
     assert {"mcts_sims_per_s_batch1", "mcts_sims_per_s_batch2", "batched_speedup_batch2"} <= set(figures)
     assert figures["mcts_sims_per_s_batch2"]["value"] > 0

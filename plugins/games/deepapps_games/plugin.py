@@ -22,6 +22,7 @@ RUN_VISITS, RUN_BATCH, RUN_TOP = 200, 8, 5
 EVAL_VISITS, EVAL_LEVEL, EVAL_WORKERS, EVAL_SEED, EVAL_SAMPLE_MOVES = 200, 1, 1, 12345, 4
 BENCH_VISITS, BENCH_BATCHES, BENCH_POSITIONS, BENCH_ROUNDS = 400, (16, 32, 64), 4, 2
 BENCH_SELFPLAY_GAMES, BENCH_THREADS, BENCH_PRECISIONS = 8, 1, ("fp32", "bf16")
+BENCH_SCALE_GAMES, BENCH_SCALE_CHUNK = 32, 8  # chunks as training plays them (games_per_chunk 8)
 
 
 def _visits(default: int, help_text: str) -> Option:
@@ -57,7 +58,15 @@ EVAL_OPTIONS = (
     _visits(EVAL_VISITS, "search visits per move of our engine"),
     _size("board size (default: the model's)"),
     _komi("komi (default: the model's)"),
-    Option("workers", "int", EVAL_WORKERS, "parallel game processes", min=1, max=64),
+    Option(
+        "workers",
+        "int",
+        EVAL_WORKERS,
+        "games played at once by Ray workers (1: in this process)",
+        min=1,
+        max=4096,
+    ),
+    Option("ray_address", "str", None, "play on this Ray cluster (HOST:PORT; default $RAY_ADDRESS)"),
     Option("seed", "int", EVAL_SEED, "seed of our engine's opening sampling and the opponent", min=0),
     Option(
         "sample_moves",
@@ -84,6 +93,14 @@ BENCH_OPTIONS = (
     Option("rounds", "int", BENCH_ROUNDS, "rounds over the positions", min=1, max=100),
     Option("selfplay_games", "int", BENCH_SELFPLAY_GAMES, "self-play games timed (0 skips)", min=0, max=1000),
     Option("threads", "int", BENCH_THREADS, "torch CPU threads", min=1, max=512),
+    Option(
+        "scale_games",
+        "int",
+        BENCH_SCALE_GAMES,
+        "self-play games per worker setup timed on Ray (1 and 2 workers) and the old process pool (0 skips)",
+        min=0,
+        max=10_000,
+    ),
     Option(
         "compare_precisions",
         "str",

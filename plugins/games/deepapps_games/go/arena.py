@@ -6,8 +6,9 @@ be captured). ``--capture-all-dead`` makes GNU Go play under those conditions: w
 with dead enemy stones still inside its area, which Tromp-Taylor scoring then counts as alive.
 GNU Go resigning counts as our win. A game that reaches the move cap (``3·N²`` moves, e.g. when
 one side keeps throwing stones into the other's area) is scored as it stands and counted in
-``capped_games`` so such results can be discounted. ``workers > 1`` plays games in parallel processes,
-each loading the network once.
+``capped_games`` so such results can be discounted. ``workers > 1`` (or ``ray_address`` /
+``RAY_ADDRESS``) plays games on Ray actors, each loading the network once; every game is seeded on
+its own (``seed + game``), so the results equal those of one process.
 """
 
 from __future__ import annotations
@@ -183,7 +184,7 @@ def play_arena_game(ours, theirs, ours_black: bool, size: int, komi: float) -> d
 
 @dataclass(frozen=True)
 class Match:
-    """One arena's settings (picklable: worker processes get it as is)."""
+    """One arena's settings (picklable: Ray workers get it as is)."""
 
     model: Any  # the core's ModelRef
     opponent: str
@@ -244,15 +245,6 @@ class Match:
         return out
 
 
-def _play_chunk(job: tuple[Match, int, list[int]]) -> list[dict[str, Any]]:
-    """One worker process: load our network once, then play its share of the games."""
-    from deepapps.runtime import set_threads
-
-    match, seed, games = job
-    set_threads(1)
-    return match.play(match.our_player(), seed, games)
-
-
 def _play_in_process(match: Match, games: int, show_progress: bool) -> list[dict[str, Any]]:
     """All games here with one network; game ``g`` seeds our engine and a fresh opponent with seed + g."""
     from deepapps.runtime import progress, set_threads
@@ -269,15 +261,47 @@ def _play_in_process(match: Match, games: int, show_progress: bool) -> list[dict
     return records
 
 
-def _play_in_pool(match: Match, games: int, workers: int) -> list[dict[str, Any]]:
-    """Games dealt round-robin to ``workers`` spawned processes (worker ``i`` seeds with seed + 1000 i)."""
-    import multiprocessing as mp
+class ArenaWorker:
+    """A Ray actor playing arena games: our network loaded once, a fresh opponent per game."""
 
-    jobs = [(match, match.seed + 1000 * i, list(range(i, games, workers))) for i in range(workers)]
-    records: list[dict[str, Any]] = []
-    with mp.get_context("spawn").Pool(workers) as pool:
-        for part in pool.imap_unordered(_play_chunk, jobs):
-            records += part
+    def __init__(self, match: Match) -> None:
+        from deepapps.runtime import set_threads
+
+        set_threads(1)
+        self.match = match
+        self.ours = match.our_player()
+
+    def play(self, game: int) -> dict[str, Any]:
+        """Game ``game`` exactly as :func:`_play_in_process` plays it (seed ``match.seed + game``)."""
+        return self.match.play(self.ours, self.match.seed + game, [game])[0]
+
+
+def _play_on_ray(
+    match: Match, games: int, workers: int | None, ray_address: str | None, show_progress: bool
+) -> list[dict[str, Any]]:
+    """Games dealt to Ray actors as they free up; each game is seeded alone, so the records equal
+    the in-process ones whatever the order. A worker that dies is restarted and its game replayed."""
+    from deepapps.runtime import progress
+    from deepapps.runtime.cluster import cluster_cpus, ray_session
+
+    with ray_session(ray_address, num_cpus=workers) as ray:
+        count = max(1, min(workers or cluster_cpus(ray), games))
+        actor = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=2)(ArenaWorker)
+        actors = [actor.remote(match) for _ in range(count)]
+        todo = list(range(games))
+        in_flight = {actors[i].play.remote(todo.pop(0)): actors[i] for i in range(count)}
+        records: list[dict[str, Any]] = []
+        bar = progress(total=games, desc=f"vs {match.opponent}", unit="game", disable=not show_progress)
+        while in_flight:
+            ready, _ = ray.wait(list(in_flight), num_returns=1)
+            worker = in_flight.pop(ready[0])
+            records.append(ray.get(ready[0]))
+            if todo:
+                in_flight[worker.play.remote(todo.pop(0))] = worker
+            bar.update(1)
+        bar.close()
+        for a in actors:
+            ray.kill(a)
     return records
 
 
@@ -296,6 +320,7 @@ def run_arena(
     sample_moves: int = 4,
     device: str = "cpu",
     precision: str = "fp32",
+    ray_address: str | None = None,
 ) -> dict[str, Any]:
     """Play ``games`` games (our engine black in even-numbered games); report wins with a Wilson 95% CI.
 
@@ -305,9 +330,10 @@ def run_arena(
     ``sample_moves`` moves, our engine samples its moves in proportion to visit counts
     (temperature 1; 4 = our first two moves), and the report counts ``distinct_games``.
     ``size``/``komi`` default to the model's, read from its metadata: the network is loaded only
-    by the processes that play (here when ``workers`` is 1, else once in each worker).
+    by the processes that play (here when ``workers`` is 1, else once in each Ray worker).
     """
     from deepapps.resolution import resolve_model
+    from deepapps.runtime.cluster import resolve_address
 
     from .runner import model_info
 
@@ -324,10 +350,10 @@ def run_arena(
     match = Match(ref, opponent, level, size, komi, visits, seed, sgf_dir, sample_moves, device, precision)
     t0 = time.perf_counter()
     workers = max(1, min(workers, games))
-    if workers == 1:
+    if workers == 1 and not resolve_address(ray_address):
         records = _play_in_process(match, games, show_progress)
     else:
-        records = _play_in_pool(match, games, workers)
+        records = _play_on_ray(match, games, workers, ray_address, show_progress)
     return _report(match, games, records, t0)
 
 

@@ -8,6 +8,9 @@ Each precision of ``--compare-precisions`` (fp32 and bf16 by default) is measure
 and with every batch size; ``batched_speedup_best`` compares the fastest batched mode with the
 fastest one-leaf mode (on CPUs with bf16 matrix units, bf16 wins batched and fp32 wins one leaf
 at a time). The network-speed and self-play figures use the core's ``--precision``.
+Scale-out (``--scale-games``, 0 skips): self-play games per hour of warm workers on Ray with 1 and
+2 actors (``ray_selfplay_speedup_2_workers``) and, for comparison, on the ``multiprocessing`` spawn
+pool that Ray replaced (kept in this module only, for ``ray_overhead_vs_mp_pool_2_workers_pct``).
 Options: ``deepapps bench go --visits 400 --batch 16,32,64 --compare-precisions fp32 --threads 1``.
 """
 
@@ -25,6 +28,8 @@ from ..plugin import (
     BENCH_POSITIONS,
     BENCH_PRECISIONS,
     BENCH_ROUNDS,
+    BENCH_SCALE_CHUNK,
+    BENCH_SCALE_GAMES,
     BENCH_SELFPLAY_GAMES,
     BENCH_THREADS,
     BENCH_VISITS,
@@ -64,6 +69,7 @@ def bench(
     selfplay_games: int = BENCH_SELFPLAY_GAMES,
     threads: int = BENCH_THREADS,
     compare_precisions: tuple[str, ...] | list[str] = BENCH_PRECISIONS,
+    scale_games: int = BENCH_SCALE_GAMES,
 ) -> BenchReport:
     """The Go bench (see the module docstring); ``model`` is the core's ModelRef."""
     import deepapps
@@ -94,6 +100,8 @@ def bench(
         report.add(f"net_positions_per_s_batch{bs}", rate, "positions/s", precision=precision)
     if selfplay_games:
         _add_selfplay(report, runner, selfplay_games, threads)
+    if scale_games:
+        _add_scaling(report, runner, scale_games, BENCH_SCALE_CHUNK)
     report.setup = {
         "size": size,
         "komi": komi,
@@ -241,18 +249,26 @@ def _net_speed(evaluator, boards: list, seconds: float = 1.0) -> dict[int, float
     return rates
 
 
-def _add_selfplay(report: BenchReport, runner, games: int, threads: int) -> None:
-    """Self-play throughput with the settings the model was trained with."""
-    from .selfplay import SelfPlayConfig, selfplay
+def _selfplay_config(runner, concurrent: int = 8):
+    """Self-play settings the model was trained with (the training defaults when it does not say)."""
+    from .selfplay import SelfPlayConfig
 
     tc = runner.meta.get("train_config", {})
-    cfg = SelfPlayConfig(
+    return SelfPlayConfig(
         size=runner.size,
         komi=runner.komi,
         visits=int(tc.get("visits", 96)),
         fast_visits=int(tc.get("fast_visits", 24)),
         full_prob=float(tc.get("full_prob", 0.25)),
+        concurrent=concurrent,
     )
+
+
+def _add_selfplay(report: BenchReport, runner, games: int, threads: int) -> None:
+    """Self-play throughput with the settings the model was trained with."""
+    from .selfplay import selfplay
+
+    cfg = _selfplay_config(runner)
     t0 = time.perf_counter()
     _, stats = selfplay(runner.evaluator, cfg, games, seed=0)
     dt = time.perf_counter() - t0
@@ -263,6 +279,185 @@ def _add_selfplay(report: BenchReport, runner, games: int, threads: int) -> None
         measured=f"{stats['games']} games, visits {cfg.visits}/{cfg.fast_visits} p_full {cfg.full_prob}, 1 process, {threads} thread",
         mean_length=stats["mean_length"],
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# scale-out: self-play on Ray with 1 and 2 workers, and the old process pool it replaced
+
+
+def _add_scaling(report: BenchReport, runner, games: int, chunk: int, rounds: int = 2) -> None:
+    """Games/hour of warm self-play workers: Ray with 1 and 2 actors, the old spawn pool with 2.
+
+    All three setups start first and warm up (one untimed chunk per worker: process start,
+    imports, weights); then, in each of ``rounds`` rounds, they play the same chunks (seeds) of
+    ``chunk`` games one setup after the other, so a change in machine load hits them alike.
+    Idle warm workers wait without using CPU. Ray's own start is reported on its own.
+    """
+    import os
+
+    cfg = _selfplay_config(runner, concurrent=chunk)
+    chunks = max(2, games // chunk)
+    load_before = os.getloadavg()[0]
+    played, start = _play_setups(runner.net, cfg, chunk, chunks, rounds)
+    rate = {
+        name: _rate([s for stats, _ in runs for s in stats], sum(dt for _, dt in runs))
+        for name, runs in played.items()
+    }
+    load = f"load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}"
+    measured = (
+        f"{rounds} rounds x {chunks * chunk} games in chunks of {chunk}, visits {cfg.visits}/{cfg.fast_visits}, "
+        f"warm workers, setups interleaved per round; {load}"
+    )
+    for w in (1, 2):
+        games_h, length = rate[f"ray_{w}"]
+        report.add(
+            f"ray_selfplay_games_per_hour_{w}_worker{'s' if w > 1 else ''}",
+            games_h,
+            "games/h",
+            measured=measured,
+            mean_length=length,
+        )
+    per_cpu = {name: _games_per_cpu_hour(runs) for name, runs in played.items()}
+    report.add(
+        "ray_selfplay_speedup_2_workers",
+        round(rate["ray_2"][0] / rate["ray_1"][0], 2),
+        "x",
+        measured="Ray self-play games/h (wall clock), 2 workers over 1, same chunks",
+        ray_start_seconds=round(start, 1),
+        # 2 x (games per worker-CPU-hour with 2 workers over that with 1): the speedup when both
+        # cores are free; on a shared machine the wall-clock figure also measures other people's load
+        by_cpu_time=round(2 * per_cpu["ray_2"] / per_cpu["ray_1"], 2),
+    )
+    report.add(
+        "legacy_mp_pool_selfplay_games_per_hour_2_workers",
+        rate["pool_2"][0],
+        "games/h",
+        measured=f"{measured}; the multiprocessing spawn pool Ray replaced (kept here for this figure)",
+    )
+    report.add(
+        "ray_overhead_vs_mp_pool_2_workers_pct",
+        round((rate["pool_2"][0] / rate["ray_2"][0] - 1) * 100, 1),
+        "%",
+        measured="time per game on Ray over the old pool's, both 2 warm workers, same chunks, minus 1",
+        by_cpu_time=round((per_cpu["pool_2"] / per_cpu["ray_2"] - 1) * 100, 1),
+    )
+
+
+def _play_setups(net, cfg, chunk: int, chunks: int, rounds: int) -> tuple[dict[str, list], float]:
+    """Per setup, the (chunk stats, seconds) of each round; and how long Ray took to start."""
+    from deepapps.runtime.cluster import ray_session
+
+    from .selfplay import chunk_seed
+
+    t0 = time.perf_counter()
+    # 1 + 2 actors stay up side by side (3 logical CPUs); only one setup plays at a time
+    with ray_session(None, num_cpus=3) as ray:
+        start = time.perf_counter() - t0
+        setups = {"ray_1": _RaySetup(ray, net, cfg, chunk, 1), "ray_2": _RaySetup(ray, net, cfg, chunk, 2)}
+        setups["pool_2"] = _LegacyPoolSetup(net, cfg, chunk, 2)
+        played: dict[str, list] = {name: [] for name in setups}
+        try:
+            for r in range(rounds):
+                seeds = [chunk_seed(1, r * chunks + k) for k in range(chunks)]
+                for name, setup in setups.items():
+                    played[name].append(setup.timed(seeds))
+        finally:
+            for setup in setups.values():
+                setup.close()
+    return played, start
+
+
+def _rate(stats: list[dict[str, Any]], seconds: float) -> tuple[float, float]:
+    games = sum(s["games"] for s in stats)
+    length = sum(s["mean_length"] * s["games"] for s in stats) / max(games, 1)
+    return round(games / seconds * 3600, 1), round(length, 1)
+
+
+def _games_per_cpu_hour(runs: list) -> float:
+    """Games per hour of worker CPU time: what each worker did with the CPU it was actually given."""
+    stats = [s for chunk_stats, _ in runs for s in chunk_stats]
+    return sum(s["games"] for s in stats) / max(sum(s["cpu_seconds"] for s in stats), 1e-9) * 3600
+
+
+class _RaySetup:
+    """``workers`` warm Ray self-play actors; :meth:`timed` deals chunks to whichever is free."""
+
+    def __init__(self, ray, net, cfg, chunk: int, workers: int) -> None:
+        from .selfplay import SelfPlayWorker, Weights, chunk_seed
+
+        self.ray = ray
+        self.box = [ray.put(Weights.pack(net, 0))]
+        self.actors = [ray.remote(num_cpus=1)(SelfPlayWorker).remote(cfg, chunk, i) for i in range(workers)]
+        ray.get([a.play.remote(0, self.box, chunk_seed(0, i)) for i, a in enumerate(self.actors)])  # warm-up
+
+    def timed(self, seeds: list[int]) -> tuple[list[dict[str, Any]], float]:
+        todo = list(seeds)
+        t0 = time.perf_counter()
+        in_flight = {a.play.remote(0, self.box, todo.pop(0)): a for a in self.actors[: len(todo)]}
+        stats = []
+        while in_flight:
+            ready, _ = self.ray.wait(list(in_flight), num_returns=1)
+            actor = in_flight.pop(ready[0])
+            stats.append(self.ray.get(ready[0])[1])
+            if todo:
+                in_flight[actor.play.remote(0, self.box, todo.pop(0))] = actor
+        return stats, time.perf_counter() - t0
+
+    def close(self) -> None:
+        for a in self.actors:
+            self.ray.kill(a)
+
+
+class _LegacyPoolSetup:
+    """The home-made ``multiprocessing`` spawn pool that Ray replaced (kept only for this comparison)."""
+
+    def __init__(self, net, cfg, chunk: int, workers: int) -> None:
+        import multiprocessing as mp
+
+        from .selfplay import Weights, chunk_seed
+
+        ctx = mp.get_context("spawn")
+        barrier = ctx.Barrier(workers)  # the warm-up chunks wait for each other: one on every worker
+        self.pool = ctx.Pool(workers, _legacy_pool_init, (Weights.pack(net, 0).blob, cfg, chunk, barrier))
+        self.pool.map(_legacy_pool_warm_up, [chunk_seed(0, i) for i in range(workers)], chunksize=1)
+
+    def timed(self, seeds: list[int]) -> tuple[list[dict[str, Any]], float]:
+        t0 = time.perf_counter()
+        stats = list(self.pool.imap_unordered(_legacy_pool_play, seeds))
+        return stats, time.perf_counter() - t0
+
+    def close(self) -> None:
+        self.pool.terminate()
+        self.pool.join()
+
+
+_LEGACY_WORKER: dict[str, Any] = {}
+
+
+def _legacy_pool_init(blob: bytes, cfg, chunk: int, barrier) -> None:
+    from deepapps.runtime import set_threads
+
+    from .net import Evaluator
+    from .selfplay import Weights
+
+    set_threads(1)
+    _LEGACY_WORKER.update(
+        evaluator=Evaluator(Weights(0, blob).unpack()), cfg=cfg, chunk=chunk, barrier=barrier
+    )
+
+
+def _legacy_pool_play(seed: int) -> dict[str, Any]:
+    from .selfplay import selfplay
+
+    w = _LEGACY_WORKER
+    c0 = time.process_time()
+    stats = selfplay(w["evaluator"], w["cfg"], w["chunk"], seed=seed)[1]
+    return {**stats, "cpu_seconds": time.process_time() - c0}
+
+
+def _legacy_pool_warm_up(seed: int) -> None:
+    _legacy_pool_play(seed)
+    _LEGACY_WORKER["barrier"].wait(timeout=600)
 
 
 def _torch_version() -> str:

@@ -86,8 +86,14 @@ def gtp(
     "--workers",
     default=1,
     show_default=True,
-    type=click.IntRange(1, 64),
-    help="Parallel game processes (each loads the network once).",
+    type=click.IntRange(1, 4096),
+    help="Games at once on Ray workers (each loads the network once); 1 plays in this process.",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    envvar="RAY_ADDRESS",
+    help="Play on this Ray cluster (HOST:PORT of `ray start --head`); default: Ray starts here when --workers > 1.",
 )
 @click.option(
     "--sample-moves",
@@ -98,7 +104,19 @@ def gtp(
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def arena(
-    model, opponent, level, games, size, komi, visits, seed, sgf_dir, workers, sample_moves, as_json
+    model,
+    opponent,
+    level,
+    games,
+    size,
+    komi,
+    visits,
+    seed,
+    sgf_dir,
+    workers,
+    ray_address,
+    sample_moves,
+    as_json,
 ) -> None:
     """Play GAMES games against an opponent, alternating colours; win rate with a 95% Wilson CI."""
     from .arena import run_arena
@@ -116,6 +134,7 @@ def arena(
         workers=workers,
         show_progress=not as_json,
         sample_moves=sample_moves,
+        ray_address=ray_address,
     )
     if as_json:
         click.echo(json.dumps(report))

@@ -2,8 +2,9 @@
 
 There is no held-out dataset in self-play; the honest measure is games against opponents the model
 never trained against. ``--limit`` is the number of games (default 50), ``--visits`` the search
-size, ``--opponent`` (or ``--dataset``) ``random`` or ``gnugo``. The network is loaded once per
-process that plays (see :func:`~deepapps_games.go.arena.run_arena`).
+size, ``--opponent`` (or ``--dataset``) ``random`` or ``gnugo``. ``--workers N`` plays on Ray
+(``--ray-address`` joins a cluster); the network is loaded once per process that plays (see
+:func:`~deepapps_games.go.arena.run_arena`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def evaluate(
     workers: int = EVAL_WORKERS,
     seed: int = EVAL_SEED,
     sample_moves: int = EVAL_SAMPLE_MOVES,
+    ray_address: str | None = None,
 ) -> EvalReport:
     """Games against ``opponent``; ``model`` is the core's ModelRef."""
     from .arena import OPPONENTS, run_arena
@@ -55,6 +57,7 @@ def evaluate(
         sample_moves=sample_moves,
         device=device,
         precision=precision,
+        ray_address=ray_address,
     )
     metrics = {
         "win_rate": rep["win_rate"],

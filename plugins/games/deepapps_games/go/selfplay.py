@@ -304,3 +304,144 @@ def elo_from_rate(rate: float, games: int) -> float:
     eps = 0.5 / max(games, 1)
     r = min(max(rate, eps), 1 - eps)
     return 400.0 * math.log10(r / (1 - r))
+
+
+# ---------------------------------------------------------------------------------------------
+# self-play on Ray: versioned weights, worker actors, the chunk feed
+
+
+@dataclass(frozen=True)
+class Weights:
+    """One network version for the self-play workers: safetensors bytes (no pickle) and its version.
+
+    The trainer puts each version into Ray's object store once (:meth:`RaySelfPlay.publish`);
+    a worker fetches it only when the version it is told about differs from the one it holds.
+    """
+
+    version: int
+    blob: bytes
+
+    @staticmethod
+    def pack(net, version: int) -> Weights:
+        import json
+
+        from safetensors.torch import save
+
+        state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+        return Weights(version, save(state, metadata={"config": json.dumps(net.config.to_dict())}))
+
+    def unpack(self):
+        """The network (eval mode, CPU) this version holds."""
+        import json
+
+        from safetensors.torch import load
+
+        from .net import GoNet, NetConfig
+
+        # safetensors: an 8-byte little-endian header length, then the JSON header with our metadata
+        header = self.blob[8 : 8 + int.from_bytes(self.blob[:8], "little")]
+        config = json.loads(json.loads(header)["__metadata__"]["config"])
+        net = GoNet(NetConfig(**config))
+        net.load_state_dict(load(self.blob))
+        return net.eval()
+
+
+class SelfPlayWorker:
+    """A self-play worker (a Ray actor): plays chunks of games with the newest weights it was told of."""
+
+    def __init__(self, cfg: SelfPlayConfig, games_per_chunk: int, worker_id: int) -> None:
+        import os
+
+        from deepapps.runtime import set_threads
+
+        set_threads(1)
+        os.environ.setdefault("DEEPAPPS_NO_PROGRESS", "1")
+        self.cfg, self.games, self.worker_id = cfg, games_per_chunk, worker_id
+        self.version, self.evaluator = -1, None
+
+    def play(self, version: int, weights_box: list, seed: int) -> tuple[Samples, dict[str, Any]]:
+        """One chunk at ``seed`` (the same samples :func:`selfplay` gives in-process for that seed)."""
+        import time
+
+        if version != self.version:
+            import ray
+
+            from .net import Evaluator
+
+            self.evaluator = Evaluator(ray.get(weights_box[0]).unpack())
+            self.version = version
+        t0, c0 = time.perf_counter(), time.process_time()
+        samples, stats = selfplay(self.evaluator, self.cfg, self.games, seed=seed)
+        stats.update(
+            seconds=time.perf_counter() - t0,
+            cpu_seconds=time.process_time() - c0,
+            generation=version,
+            worker=self.worker_id,
+            seed=seed,
+        )
+        return samples, stats
+
+
+def chunk_seed(first_seed: int, chunk: int) -> int:
+    """Seed of the ``chunk``-th chunk of a run, whichever worker plays it."""
+    return first_seed * 100_003 + chunk
+
+
+class RaySelfPlay:
+    """``workers`` self-play actors on Ray fed with versioned weights; :meth:`poll` returns a finished chunk.
+
+    Each actor has one chunk in flight; a finished one is handed back and the actor gets the next
+    chunk number with the newest weights. A worker process that dies is restarted by Ray and its
+    chunk replayed (same seed). ``session`` is an open :func:`deepapps.runtime.cluster.ray_session`
+    (this object opens one when None and closes what it opened).
+    """
+
+    def __init__(
+        self,
+        cfg: SelfPlayConfig,
+        net,
+        version: int,
+        workers: int,
+        games_per_chunk: int,
+        first_seed: int,
+        ray_address: str | None = None,
+        session=None,
+    ) -> None:
+        from deepapps.runtime.cluster import ray_session
+
+        self._own = session is None
+        self._session = ray_session(ray_address, num_cpus=workers) if self._own else session
+        self.ray = self._session.__enter__() if self._own else session
+        self.first_seed, self.next_chunk = first_seed, 0
+        self.publish(net, version)
+        actor = self.ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=2)(SelfPlayWorker)
+        self.actors = [actor.remote(cfg, games_per_chunk, i) for i in range(workers)]
+        self.in_flight: dict[Any, Any] = {}
+        for a in self.actors:
+            self._submit(a)
+
+    def publish(self, net, version: int) -> None:
+        """Broadcast a new network version: the next chunk of every worker uses it."""
+        self.version = version
+        self.weights_ref = self.ray.put(Weights.pack(net, version))
+
+    def _submit(self, actor) -> None:
+        seed = chunk_seed(self.first_seed, self.next_chunk)
+        self.next_chunk += 1
+        self.in_flight[actor.play.remote(self.version, [self.weights_ref], seed)] = actor
+
+    def poll(self, timeout: float = 0.05) -> tuple[Samples, dict[str, Any]] | None:
+        ready, _ = self.ray.wait(list(self.in_flight), num_returns=1, timeout=timeout)
+        if not ready:
+            return None
+        actor = self.in_flight.pop(ready[0])
+        self._submit(actor)
+        return self.ray.get(ready[0])
+
+    def close(self) -> None:
+        """Stop the workers (a chunk in progress is dropped) and Ray if this object started it."""
+        for a in self.actors:
+            self.ray.kill(a)
+        self.in_flight.clear()
+        if self._own:
+            self._session.__exit__(None, None, None)

@@ -1,14 +1,20 @@
-"""AlphaZero-style training: self-play worker processes, a replay buffer, gating, evaluation.
+"""AlphaZero-style training: self-play workers on Ray, a replay buffer, gating, evaluation.
 
-Layout of ``out_dir``: ``best.safetensors`` (the best network so far; the self-play workers reload
-it whenever it changes), ``model.safetensors`` (the result: the best network at the end),
+Self-play runs as ``--workers`` Ray actors (:class:`.selfplay.RaySelfPlay`, in the manner of
+muzero-general): Ray starts inside the command by default, ``--ray-address`` (or ``RAY_ADDRESS``)
+joins a cluster. Finished chunks of games feed the trainer's replay buffer as they arrive; the
+trainer broadcasts each promoted network as a new weights version through Ray's object store, so
+workers on other machines need no shared folder. See docs/scale-out.md.
+
+Layout of ``out_dir``: ``best.safetensors`` (the best network so far; each promotion is also
+broadcast to the self-play workers as a new weights version), ``model.safetensors`` (the result: the best network at the end),
 ``checkpoint/`` (the run state saved as one unit: ``candidate``, ``best``, ``optimizer`` and
 ``replay`` ``.safetensors`` plus ``state.json``, see :mod:`.train_state`), ``metrics.jsonl``,
 ``metrics.png`` and ``elo.png``. Running the same command again with ``--resume`` continues where
 it stopped; the metrics file is appended to.
 
 Devices: the network update (the gradient steps on replay minibatches) runs on ``device``;
-self-play workers, gating and evaluation matches run on CPU processes/threads, where the small
+self-play workers, gating and evaluation matches run on CPU (Ray actors/this process), where the small
 batched searches of this engine are fastest.
 
 Data parallel (``deepapps train go --nproc N``, torchrun): rank 0 alone plays (its worker
@@ -23,9 +29,6 @@ one gating match).
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
-import queue
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
@@ -70,6 +73,7 @@ class TrainConfig:
     eval_visits: int = 32
     seed: int = 0
     threads: int = 1
+    ray_address: str | None = None  # join this Ray cluster for self-play (default $RAY_ADDRESS, else local)
     init: str = ""  # a .safetensors network to start from (``deepapps train go --model``)
 
     def validate(self) -> TrainConfig:
@@ -103,77 +107,22 @@ class RunState:
 
 
 # ---------------------------------------------------------------------------------------------
-# self-play worker processes (rank 0 only)
+# self-play workers (rank 0 only): Ray actors, see selfplay.RaySelfPlay
 
 
-def _worker(wid: int, cfg: dict, best_path: str, out_q, stop, seed: int) -> None:
-    from deepapps.runtime import set_threads
+def start_selfplay(cfg: TrainConfig, best_net, generation: int, first_seed: int) -> Any:
+    """``cfg.workers`` self-play actors on Ray (started here, or joined at ``cfg.ray_address``)."""
+    from .selfplay import RaySelfPlay
 
-    set_threads(1)
-    os.environ.setdefault("DEEPAPPS_NO_PROGRESS", "1")
-    from .net import Evaluator, load_net
-    from .selfplay import selfplay
-
-    spc = TrainConfig(**cfg).selfplay()
-    games_per_chunk = cfg["games_per_chunk"]
-    mtime = None
-    chunk = 0
-    while not stop.is_set():
-        m = os.path.getmtime(best_path)
-        if m != mtime:
-            net, meta = load_net(best_path)
-            ev, gen, mtime = Evaluator(net), meta.get("generation", 0), m
-        t0 = time.perf_counter()
-        samples, stats = selfplay(ev, spc, games_per_chunk, seed=seed * 100_003 + chunk)
-        stats.update(seconds=time.perf_counter() - t0, generation=gen, worker=wid)
-        chunk += 1
-        while not stop.is_set():
-            try:
-                out_q.put((samples, stats), timeout=1.0)
-                break
-            except queue.Full:
-                continue
-
-
-class SelfPlayPool:
-    """``cfg.workers`` spawned processes playing with ``best.safetensors``; :meth:`poll` returns a chunk."""
-
-    def __init__(self, cfg: TrainConfig, best_path: Path, first_seed: int) -> None:
-        ctx = mp.get_context("spawn")
-        self.queue = ctx.Queue(maxsize=4 * max(1, cfg.workers))
-        self.stop = ctx.Event()
-        self.procs = [
-            ctx.Process(
-                target=_worker,
-                args=(i, asdict(cfg), str(best_path), self.queue, self.stop, first_seed + i),
-                daemon=True,
-            )
-            for i in range(cfg.workers)
-        ]
-        for p in self.procs:
-            p.start()
-
-    def poll(self, timeout: float = 0.05) -> tuple[Samples, dict[str, Any]] | None:
-        try:
-            return self.queue.get(timeout=timeout)
-        except queue.Empty:
-            pass
-        if not any(p.is_alive() for p in self.procs) and self.queue.empty():
-            codes = [p.exitcode for p in self.procs]
-            raise RuntimeError(f"all self-play workers exited (exit codes {codes}); see their errors above")
-        return None
-
-    def close(self) -> None:
-        """Stop the workers: a game in progress is not worth waiting for (its chunk would be dropped)."""
-        self.stop.set()
-        for p in self.procs:
-            p.join(timeout=0.5)
-        for p in self.procs:
-            if p.is_alive():
-                p.terminate()
-                p.join(timeout=5)
-        self.queue.cancel_join_thread()
-        self.queue.close()
+    return RaySelfPlay(
+        cfg.selfplay(),
+        best_net,
+        generation,
+        cfg.workers,
+        cfg.games_per_chunk,
+        first_seed,
+        ray_address=cfg.ray_address,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -423,6 +372,7 @@ class _Run:
     losses: deque = field(default_factory=lambda: deque(maxlen=50))
     last_gate_step: int = 0
     last_row: dict[str, Any] = field(default_factory=dict)
+    selfplay: Any = None  # rank 0's RaySelfPlay: new best networks are broadcast to it
 
 
 def _resume_folder(out: Path, cfg: TrainConfig) -> tuple[Path, dict[str, Any]] | None:
@@ -506,7 +456,7 @@ def _start(cfg: TrainConfig, out: Path, resume: bool, device: str, precision: st
     )
 
 
-def _plan_round(run: _Run, pool: SelfPlayPool, deadline: float) -> _Round:
+def _plan_round(run: _Run, pool: Any, deadline: float) -> _Round:
     """Rank 0: take in a finished self-play chunk (if any) and decide the next gradient steps."""
     cfg, state = run.cfg, run.state
     if state.seconds >= deadline or (cfg.max_games and state.games >= cfg.max_games):
@@ -564,7 +514,7 @@ def _broadcast_round(run: _Run, plan: _Round | None) -> _Round:
     return _Round(bool(stop), steps, Samples(**arrays))
 
 
-def _loop(run: _Run, pool: SelfPlayPool | None, show_progress: bool) -> None:
+def _loop(run: _Run, pool: Any, show_progress: bool) -> None:
     """Rounds of (rank 0 plans, every rank adds the new positions and trains) until rank 0 says stop."""
     from deepapps.runtime import progress
 
@@ -646,6 +596,8 @@ def _evaluate_generation(run: _Run) -> dict[str, Any]:
     _save_state(run)
     if promoted:
         save_net(run.out / "best.safetensors", run.best_net, _net_meta(run))
+        if run.selfplay is not None:
+            run.selfplay.publish(run.best_net, state.generation)  # versioned: workers pick it up next chunk
     return {
         "games": state.games,
         "positions": state.positions,
@@ -746,10 +698,11 @@ def run_training(
         distributed.barrier()
         run = _start(cfg, Path(out_dir), resume, device, precision, info.is_main)
         pool = (
-            SelfPlayPool(cfg, run.out / "best.safetensors", cfg.seed * 1000 + run.state.games)
+            start_selfplay(cfg, run.best_net, run.state.generation, cfg.seed * 1000 + run.state.games)
             if info.is_main
             else None
         )
+        run.selfplay = pool
         try:
             _loop(run, pool, show_progress)
         finally:
@@ -802,6 +755,7 @@ def train(
     eval_visits: int = 32,
     seed: int = 0,
     threads: int = 1,
+    ray_address: str | None = None,
 ) -> dict:
     """``deepapps train go``: AlphaZero-style self-play training (options: :class:`TrainConfig`).
 
@@ -819,6 +773,10 @@ def train(
     if dataset is not None:
         raise InputError("Go trains on its own self-play games and takes no dataset; drop --dataset")
     cfg = TrainConfig(**options)
+    from deepapps.runtime.cluster import check_reachable, resolve_address
+
+    if resolve_address(ray_address):
+        check_reachable(resolve_address(ray_address))  # before any file is written
     if model is not None:
         cfg.init = str(getattr(model, "path", model))
     return run_training(cfg, out_dir, resume=resume, device=device, precision=precision)

@@ -18,7 +18,7 @@ TRAIN_OPTIONS: tuple[tuple[str, str, Any, float | None, float | None, str], ...]
     ("channels", "int", 32, 4, 512, "Channels of a new network (ignored with --model or --resume)."),
     ("ownership", "bool", True, None, None, "Give a new network an ownership head (KataGo's auxiliary target)."),
     ("ownership_weight", "float", 1.0, 0, 100, "Weight of the ownership loss (0: do not train that head)."),
-    ("workers", "int", 2, 1, 256, "Self-play worker processes on CPU (rank 0 only under --nproc)."),
+    ("workers", "int", 2, 1, 256, "Self-play workers (Ray actors, one CPU each; rank 0 only under --nproc)."),
     ("minutes", "float", 45.0, 0, 525_600, "Wall-clock budget in minutes, counted across resumes."),
     ("max_games", "int", 0, 0, 10**9, "Stop after this many self-play games in all (0: only --minutes stops)."),
     ("visits", "int", 96, 1, 10_000, "Search visits of a full self-play move (recorded as a training target)."),
@@ -40,6 +40,8 @@ TRAIN_OPTIONS: tuple[tuple[str, str, Any, float | None, float | None, str], ...]
     ("eval_visits", "int", 32, 1, 10_000, "Search visits per move in those games."),
     ("seed", "int", 0, 0, 2**31 - 1, "Random seed."),
     ("threads", "int", 1, 1, 1024, "CPU threads of each trainer process (self-play workers use one each)."),
+    ("ray_address", "str", None, None, None,
+     "Join this Ray cluster for the self-play workers (HOST:PORT; default $RAY_ADDRESS, else Ray starts here)."),
 )  # fmt: skip
 
 
