@@ -79,6 +79,7 @@ def test_train_one_epoch_of_cross_validation(tmp_path):
         "--fold",
         "0",
         "--no-pair",
+        "--no-extra",
         "--out",
         tmp_path,
         "--json",

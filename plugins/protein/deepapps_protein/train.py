@@ -1,5 +1,9 @@
 """``deepapps train structure-prediction``: the bundled model from the training chains of pdb-chains.
 
+Training chains: the split's (or the other folds') pdb-chains chains plus, unless ``--no-extra``,
+the extra chains of :mod:`deepapps_protein.extra_chains` (none over 30% identical to any
+pdb-chains chain, so they can join every split and fold).
+
 One step = one training chain: the 1D trunk sees the whole chain, the 2D trunk a random
 ``crop`` x ``crop`` block of its pair map (two windows, so long-range pairs are seen too).
 Loss = cross-entropy of the 3 SS states + cross-entropy of the 12 distance bins (pairs |i-j| >= 2).
@@ -25,7 +29,7 @@ from .fold import fold
 from .metrics import contact_precision, lddt_per_residue, q3
 
 MODEL_NAME = "protein-fold-small"
-TRAIN_EPOCHS, TRAIN_LR, TRAIN_SEED, TRAIN_CROP, TRAIN_THREADS = 30, 1e-3, 0, 56, 1
+TRAIN_EPOCHS, TRAIN_LR, TRAIN_SEED, TRAIN_CROP, TRAIN_THREADS = 15, 1e-3, 0, 56, 1
 COMMAND = "deepapps train structure-prediction --out runs/protein"
 
 
@@ -107,15 +111,18 @@ def calibrate_confidence(net, chains, refine_steps: int) -> tuple[np.ndarray, di
     }
 
 
-def _chains(fold_index: int | None) -> tuple[list, list, str]:
+def _chains(fold_index: int | None, extra: bool) -> tuple[list, list, str]:
+    """Training chains, held-out chains and the held-out set's name. The extra chains (no more
+    than 30% identical to any pdb-chains chain) join the training side of every split and fold."""
+    from .extra_chains import load_extra_chains
+
+    extras = load_extra_chains() if extra else []
     if fold_index is None:
-        return [load_chain(i) for i in split_ids("train")], [load_chain(i) for i in split_ids("val")], "val"
-    held = split_ids(f"fold-{fold_index}")
-    return (
-        [load_chain(i) for i in train_ids_for_fold(fold_index)],
-        [load_chain(i) for i in held],
-        f"fold-{fold_index}",
-    )
+        train_ids, held_ids, held_name = split_ids("train"), split_ids("val"), "val"
+    else:
+        train_ids, held_ids = train_ids_for_fold(fold_index), split_ids(f"fold-{fold_index}")
+        held_name = f"fold-{fold_index}"
+    return [load_chain(i) for i in train_ids] + extras, [load_chain(i) for i in held_ids], held_name
 
 
 def train(
@@ -131,6 +138,7 @@ def train(
     fold: int | None,
     pair: bool,
     threads: int,
+    extra: bool = True,
 ) -> dict:
     """Train, calibrate and save ``protein-fold-small`` (see the module docstring)."""
     import torch
@@ -147,7 +155,7 @@ def train(
     threads = set_threads(threads)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    train_chains, held_chains, held_name = _chains(fold)
+    train_chains, held_chains, held_name = _chains(fold, extra)
     items = [_tensors(c) for c in train_chains]
     net = FoldNet().to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-2)
@@ -187,6 +195,8 @@ def train(
         pair,
         {
             "train_chains": len(train_chains),
+            "train_residues": sum(len(c) for c in train_chains),
+            "extra_chains": extra,
             "epochs": epochs,
             "lr": lr,
             "seed": seed,
