@@ -48,7 +48,7 @@ from typing import Any
 
 from deepapps import InputError
 
-from .chat import Chat, ChatResult, ChatStream, _TextDeltas
+from .chat import Chat, ChatResult, ChatStream, _TextDeltas, text_pieces
 from .engines.hf import logits_processors, pick_token, seeded_generator
 
 DEFAULT_SLOTS = 4  # deepapps chat serve --parallel: 4 streams decode together by default
@@ -294,26 +294,16 @@ class BatchedChatStream(ChatStream):
         self._started = True
         deltas = _TextDeltas(self.chat.loaded.detokenize, self.prepared["params"].stop)
         self._deltas = deltas
-        first: float | None = None
+        timing: dict[str, float] = {}
         t_gen = self.t_joined = time.perf_counter()
         self.batcher._join(self)
         try:
-            for token in self._token_ids():
-                piece = deltas.add(token)
-                if piece:
-                    first = first or time.perf_counter()
-                    yield piece
-                if deltas.stopped:
-                    break
-            tail = deltas.finish()
-            if tail:
-                first = first or time.perf_counter()
-                yield tail
+            yield from text_pieces(deltas, self._token_ids(), timing)
             t_end = time.perf_counter()
         finally:
             self._left.set()
             self.batcher._wake()
-        self._complete(deltas, first, t_gen, t_end)
+        self._complete(deltas, timing.get("first"), t_gen, t_end)
 
     def _token_ids(self) -> Iterator[int]:
         while True:

@@ -34,7 +34,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -250,6 +250,21 @@ class _TextDeltas:
         return hold
 
 
+def text_pieces(deltas: _TextDeltas, tokens: Iterable[int], timing: dict[str, float]) -> Iterator[str]:
+    """Text pieces of a token stream up to a stop string; ``timing["first"]`` = first piece's time."""
+    for token in tokens:
+        piece = deltas.add(token)
+        if piece:
+            timing.setdefault("first", time.perf_counter())
+            yield piece
+        if deltas.stopped:
+            break
+    tail = deltas.finish()
+    if tail:
+        timing.setdefault("first", time.perf_counter())
+        yield tail
+
+
 class ChatStream:
     """An iterator of text deltas for one reply; ``result`` holds the ChatResult once it ends.
 
@@ -284,25 +299,15 @@ class ChatStream:
         lm = self.chat.loaded
         deltas = _TextDeltas(lm.detokenize, prep["params"].stop)
         self._deltas = deltas
-        first: float | None = None
+        timing: dict[str, float] = {}
         lm.lock.acquire()  # one generation at a time on this model: requests are served in turn
         try:
             t_gen = time.perf_counter()
-            for token in self.chat.decode(prep, self._cancel):
-                piece = deltas.add(token)
-                if piece:
-                    first = first or time.perf_counter()
-                    yield piece
-                if deltas.stopped:
-                    break
-            tail = deltas.finish()
-            if tail:
-                first = first or time.perf_counter()
-                yield tail
+            yield from text_pieces(deltas, self.chat.decode(prep, self._cancel), timing)
             t_end = time.perf_counter()
         finally:
             lm.lock.release()
-        self._complete(deltas, first, t_gen, t_end)
+        self._complete(deltas, timing.get("first"), t_gen, t_end)
 
     def _complete(self, deltas: _TextDeltas, first: float | None, t_gen: float, t_end: float) -> None:
         """Build the result once decoding has ended and run the ``on_done`` callbacks."""
