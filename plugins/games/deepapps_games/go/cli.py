@@ -165,9 +165,21 @@ def arena(
 @click.option("--opening", default=6, show_default=True, help="Up to this many random opening moves.")
 @click.option("--eps", default=0.04, show_default=True, help="Chance of a random (unrecorded) move later.")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--workers", default=1, show_default=True, help="Parallel GNU Go processes.")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 4096),
+    help="GNU Go games at once on Ray workers; 1 plays in this process.",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    envvar="RAY_ADDRESS",
+    help="Play on this Ray cluster (HOST:PORT of `ray start --head`); default: Ray starts here when --workers > 1.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def teacher_games(games, out, size, komi, levels, opening, eps, seed, workers, as_json) -> None:
+def teacher_games(games, out, size, komi, levels, opening, eps, seed, workers, ray_address, as_json) -> None:
     """Record GNU Go self-play games as training data (policy: GNU Go's move; value: the outcome)."""
     from .teacher import generate
 
@@ -182,6 +194,7 @@ def teacher_games(games, out, size, komi, levels, opening, eps, seed, workers, a
         seed=seed,
         workers=workers,
         show_progress=not as_json,
+        ray_address=ray_address,
     )
     click.echo(
         json.dumps(report)

@@ -127,8 +127,10 @@ def generate(
     workers: int = 1,
     chunk: int = 200,
     show_progress: bool = True,
+    ray_address: str | None = None,
 ) -> dict[str, Any]:
-    """Generate ``games`` teacher games in ``workers`` processes; save them as safetensors."""
+    """Generate ``games`` teacher games on ``workers`` Ray workers (1: in this process); save them as
+    safetensors. Chunks carry their own seeds, so the data does not depend on the worker count."""
     import torch
 
     from deepapps.runtime import save_checkpoint
@@ -139,7 +141,7 @@ def generate(
         raise InputError(f"--size must be 5..19, got {size}")
     t0 = time.perf_counter()
     jobs = _jobs(games, size, komi, levels, opening, eps, seed, chunk)
-    parts = _run_jobs(jobs, games, workers, show_progress)
+    parts = _run_jobs(jobs, games, workers, show_progress, ray_address)
     data = {k: np.concatenate([p[k] for p in parts]) for k in ("x", "move", "z", "own", "game")}
     lengths = np.concatenate([p["lengths"] for p in parts])
     black = int(sum(int(p["black_wins"][0]) for p in parts))
@@ -170,23 +172,31 @@ def _jobs(games, size, komi, levels, opening, eps, seed, chunk) -> list[tuple]:
     return jobs
 
 
-def _run_jobs(jobs: list[tuple], games: int, workers: int, show_progress: bool) -> list[dict[str, np.ndarray]]:
+def _run_jobs(
+    jobs: list[tuple], games: int, workers: int, show_progress: bool, ray_address: str | None = None
+) -> list[dict[str, np.ndarray]]:
+    """Chunks in this process (one worker, no cluster), else as Ray tasks (local Ray or ``ray_address``)."""
     from deepapps.runtime import progress
 
     parts: list[dict[str, np.ndarray]] = []
     bar = progress(total=games, desc="GNU Go games", unit="game", disable=not show_progress)
-    if workers <= 1:
+    if workers <= 1 and not ray_address:
         for j in jobs:
             parts.append(_chunk(j))
             bar.update(j[0])
     else:
-        import multiprocessing as mp
+        from deepapps.runtime.cluster import ray_session
 
-        with mp.get_context("spawn").Pool(workers) as pool:
-            for p in pool.imap_unordered(_chunk, jobs):
-                parts.append(p)
-                bar.update(len(p["lengths"]))
+        with ray_session(ray_address, num_cpus=workers) as ray:
+            play = ray.remote(num_cpus=1, max_retries=2)(_chunk)
+            pending = [play.remote(j) for j in jobs]
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                part = ray.get(done[0])
+                parts.append(part)
+                bar.update(len(part["lengths"]))
     bar.close()
+    parts.sort(key=lambda p: int(p["game"][0]) if len(p["game"]) else 0)  # same file whatever the finish order
     return parts
 
 
