@@ -64,6 +64,24 @@ def gtp(
     engine.serve(sys.stdin, sys.stdout)
 
 
+def ray_options(workers_help: str):
+    """``--workers N`` and ``--ray-address``, the same on every command that plays games on Ray."""
+
+    def apply(fn):
+        fn = click.option(
+            "--ray-address",
+            default=None,
+            envvar="RAY_ADDRESS",
+            help="Play on this Ray cluster (HOST:PORT of `ray start --head`); "
+            "default: Ray starts here when --workers > 1.",
+        )(fn)
+        return click.option(
+            "--workers", default=1, show_default=True, type=click.IntRange(1, 4096), help=workers_help
+        )(fn)
+
+    return apply
+
+
 @go_group.command()
 @click.option("--model", "-m", default=None, help=MODEL_HELP)
 @click.option(
@@ -82,19 +100,7 @@ def gtp(
 @click.option("--visits", default=200, show_default=True, type=VISITS)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--sgf-dir", default=None, help="Save every game as SGF in this folder.")
-@click.option(
-    "--workers",
-    default=1,
-    show_default=True,
-    type=click.IntRange(1, 4096),
-    help="Games at once on Ray workers (each loads the network once); 1 plays in this process.",
-)
-@click.option(
-    "--ray-address",
-    default=None,
-    envvar="RAY_ADDRESS",
-    help="Play on this Ray cluster (HOST:PORT of `ray start --head`); default: Ray starts here when --workers > 1.",
-)
+@ray_options("Games at once on Ray workers (each loads the network once); 1 plays in this process.")
 @click.option(
     "--sample-moves",
     default=4,
@@ -165,19 +171,7 @@ def arena(
 @click.option("--opening", default=6, show_default=True, help="Up to this many random opening moves.")
 @click.option("--eps", default=0.04, show_default=True, help="Chance of a random (unrecorded) move later.")
 @click.option("--seed", default=0, show_default=True)
-@click.option(
-    "--workers",
-    default=1,
-    show_default=True,
-    type=click.IntRange(1, 4096),
-    help="GNU Go games at once on Ray workers; 1 plays in this process.",
-)
-@click.option(
-    "--ray-address",
-    default=None,
-    envvar="RAY_ADDRESS",
-    help="Play on this Ray cluster (HOST:PORT of `ray start --head`); default: Ray starts here when --workers > 1.",
-)
+@ray_options("GNU Go games at once on Ray workers; 1 plays in this process.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def teacher_games(games, out, size, komi, levels, opening, eps, seed, workers, ray_address, as_json) -> None:
     """Record GNU Go self-play games as training data (policy: GNU Go's move; value: the outcome)."""

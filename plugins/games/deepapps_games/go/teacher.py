@@ -180,13 +180,13 @@ def _run_jobs(
 
     parts: list[dict[str, np.ndarray]] = []
     bar = progress(total=games, desc="GNU Go games", unit="game", disable=not show_progress)
-    if workers <= 1 and not ray_address:
+    from deepapps.runtime.cluster import ray_session, resolve_address
+
+    if workers <= 1 and not resolve_address(ray_address):
         for j in jobs:
             parts.append(_chunk(j))
             bar.update(j[0])
     else:
-        from deepapps.runtime.cluster import ray_session
-
         with ray_session(ray_address, num_cpus=workers) as ray:
             play = ray.remote(num_cpus=1, max_retries=2)(_chunk)
             pending = [play.remote(j) for j in jobs]
