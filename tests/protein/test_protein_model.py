@@ -39,6 +39,10 @@ def test_bundled_model_beats_the_random_walk_on_test_chains(runner):
         )
     assert np.mean([m["tm_score"] for m in model]) > np.mean([w["tm_score"] for w in walk])
     assert np.mean([m["q3"] for m in model]) > 0.45  # the majority class (coil) gets about 0.40
+    # the bundled model's figures on these two chains (deepapps eval structure-prediction --json, per_chain)
+    assert [c.id for c in chains] == ["1eteA", "1y1lA"]
+    assert [m["tm_score"] for m in model] == pytest.approx([0.1944, 0.222], abs=2e-3)
+    assert [m["q3"] for m in model] == pytest.approx([0.6642, 0.6694], abs=1e-3)
 
 
 def test_result_json_plot_and_pdb(runner, tmp_path):
@@ -115,7 +119,20 @@ def test_bundled_model_ships_small_with_a_card_and_declared_defaults_agree():
     spec = deepapps.registry.model("protein-fold-small")
     path = deepapps.resolve_model(TASK, "protein-fold-small").path
     assert path.stat().st_size < 10 * 1024 * 1024
-    assert spec.card.training_command and spec.card.metrics_command
+    assert spec.card.training_command == "deepapps train structure-prediction --out runs/protein"
+    assert spec.card.metrics_command
+    # the bundled network is the default recipe (the one whose 5-fold CV Q3 is reported)
+    from deepapps.runtime.checkpoint import read_metadata
+
+    record = read_metadata(path)["training"]
+    assert (record["train_chains"], record["extra_chains"], record["epochs"], record["seed"]) == (
+        154,
+        True,
+        15,
+        0,
+    )
+    assert record["val_q3"] == pytest.approx(0.6821) and record["calibration_residues"] == 777
+    assert spec.card.metrics["q3"] == pytest.approx(0.6402) and spec.card.metrics["q3_5fold_cv"] >= 0.65
     assert plugin.REFINE_STEPS == fold.REFINE_STEPS
     opts = {o.name: o.default for o in deepapps.registry.task(TASK).train_options}
     assert (opts["epochs"], opts["lr"], opts["seed"], opts["crop"], opts["threads"]) == (

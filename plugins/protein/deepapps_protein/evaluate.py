@@ -5,7 +5,9 @@ Baselines (geometry.py): ``ideal-helix``, ``random-walk`` (3.8 Å steps, seeded 
 structure). Each predictor is scored on every chain (scoring.py); the report gives the mean over
 chains of TM-score, lDDT-Cα, RMSD, GDT_TS, TM-align and long-range contact precision, and Q3 over
 all residues. For the model it also gives how well its confidence tracks the true per-residue
-lDDT-Cα (Pearson r and mean absolute error, pLDDT/100 vs lDDT).
+lDDT-Cα: Pearson r over all residues pooled, the mean of the per-chain r (within each chain), the
+r between each chain's mean pLDDT and its global lDDT-Cα (across chains), and the mean absolute
+error (pLDDT/100 vs lDDT).
 """
 
 from __future__ import annotations
@@ -54,6 +56,25 @@ def _summarise(rows: list[dict], residues: list[int]) -> dict[str, float]:
     return out
 
 
+def _pearson(x, y) -> float | None:
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if len(x) < 3 or x.std() == 0 or y.std() == 0:
+        return None
+    return round(float(np.corrcoef(x, y)[0, 1]), 4)
+
+
+def confidence_agreement(conf: list, truth: list, chain_lddt: list) -> dict:
+    """How well per-residue confidence (0-1) tracks per-residue lDDT-Cα: pooled, within chains, across chains."""
+    x, y = np.concatenate(conf), np.concatenate(truth)
+    within = [r for r in (_pearson(c, t) for c, t in zip(conf, truth, strict=True)) if r is not None]
+    return {
+        "plddt_lddt_pearson": _pearson(x, y),
+        "plddt_lddt_pearson_within_chain": round(float(np.mean(within)), 4) if within else None,
+        "plddt_lddt_pearson_across_chains": _pearson([c.mean() for c in conf], chain_lddt),
+        "plddt_lddt_mae": round(float(np.abs(x - y).mean()), 4),
+    }
+
+
 def evaluate(
     model: ModelRef,
     dataset: str | None,
@@ -97,9 +118,7 @@ def evaluate(
         )
     residues = [len(c) for c in chains]
     metrics = _summarise(rows["model"], residues)
-    x, y = np.concatenate(conf), np.concatenate(truth)
-    metrics["plddt_lddt_pearson"] = round(float(np.corrcoef(x, y)[0, 1]), 4) if len(x) > 2 else None
-    metrics["plddt_lddt_mae"] = round(float(np.abs(x - y).mean()), 4)
+    metrics.update(confidence_agreement(conf, truth, [r["lddt_ca"] for r in rows["model"]]))
     metrics["baselines"] = {b: _summarise(rows[b], residues) for b in BASELINES}
     return EvalReport(
         task=TASK,

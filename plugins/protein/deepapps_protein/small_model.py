@@ -1,8 +1,9 @@
 """The bundled model (``protein-fold-small``): network + structure step + calibrated confidence.
 
 A checkpoint is one safetensors file (deepapps.runtime.checkpoint): the network's tensors, the
-confidence head's weights (``confidence.weight``, one per feature in ``fold.CONFIDENCE_FEATURES``),
-and JSON metadata holding the network config and the training record.
+confidence head (``confidence.weight``: one weight per feature named in the metadata's
+``confidence_features``; ``confidence.knots_x`` / ``confidence.knots_y``: the isotonic map, absent
+in older checkpoints), and JSON metadata holding the network config and the training record.
 """
 
 from __future__ import annotations
@@ -14,25 +15,45 @@ import numpy as np
 
 from deepapps import CheckpointError
 
+from .confidence import FEATURES, LEGACY_FEATURES, apply_calibration, feature_matrix
 from .features import SS_STATES, contact_probability, expected_distance, residue_features
-from .fold import CONFIDENCE_FEATURES, REFINE_STEPS, fold
+from .fold import REFINE_STEPS, fold
 from .prediction import Prediction
 
 FORMAT = "deepapps-protein-fold-small/1"
 CONFIDENCE_KEY = "confidence.weight"
+KNOTS_X, KNOTS_Y = "confidence.knots_x", "confidence.knots_y"
 
 
-def confidence_from_features(feats: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """pLDDT-like score (0-100): the calibrated linear map of the per-residue features, clipped."""
-    return np.clip(feats @ weights, 0.0, 1.0) * 100.0
+class Calibration:
+    """The confidence head: feature names, least-squares weights and isotonic knots."""
+
+    def __init__(
+        self,
+        weights: np.ndarray,
+        names: tuple[str, ...] | list[str] = FEATURES,
+        knots_x: np.ndarray | None = None,
+        knots_y: np.ndarray | None = None,
+    ) -> None:
+        self.weights = np.asarray(weights, dtype=np.float64)
+        self.names = tuple(names)
+        if len(self.weights) != len(self.names):
+            raise CheckpointError(f"{len(self.weights)} confidence weights for features {self.names}")
+        self.knots_x = None if knots_x is None else np.asarray(knots_x, dtype=np.float64)
+        self.knots_y = None if knots_y is None else np.asarray(knots_y, dtype=np.float64)
+
+    def __call__(self, signals: dict[str, np.ndarray]) -> np.ndarray:
+        """pLDDT-like score (0-100) per residue."""
+        x = feature_matrix(signals, self.names)
+        return apply_calibration(x, self.weights, self.knots_x, self.knots_y)
 
 
 class SmallFoldModel:
     """``predict(sequence)`` -> :class:`Prediction` (Cα trace, SS, contacts, pLDDT)."""
 
-    def __init__(self, net: Any, confidence: np.ndarray, metadata: dict, device: str = "cpu") -> None:
+    def __init__(self, net: Any, confidence: Calibration | None, metadata: dict, device: str = "cpu") -> None:
         self.net = net.eval().to(device)
-        self.confidence = np.asarray(confidence, dtype=np.float64)
+        self.confidence = confidence or Calibration(np.zeros(len(FEATURES)))
         self.metadata = metadata
         self.device = device
 
@@ -56,7 +77,7 @@ class SmallFoldModel:
         return Prediction(
             sequence=sequence,
             ca=out.ca,
-            plddt=confidence_from_features(out.confidence_features, self.confidence),
+            plddt=self.confidence(out.signals),
             ss=ss,
             contacts=contact_probability(dist_probs),
             distances=mean,
@@ -64,18 +85,21 @@ class SmallFoldModel:
         )
 
 
-def save_model(path: str | Path, net: Any, confidence: np.ndarray, metadata: dict) -> Path:
+def save_model(path: str | Path, net: Any, confidence: Calibration, metadata: dict) -> Path:
     import torch
 
     from deepapps.runtime.checkpoint import save_checkpoint
 
     tensors = dict(net.state_dict())
-    tensors[CONFIDENCE_KEY] = torch.as_tensor(np.asarray(confidence, dtype=np.float32))
+    tensors[CONFIDENCE_KEY] = torch.as_tensor(confidence.weights, dtype=torch.float64)
+    if confidence.knots_x is not None:
+        tensors[KNOTS_X] = torch.as_tensor(confidence.knots_x, dtype=torch.float64)
+        tensors[KNOTS_Y] = torch.as_tensor(confidence.knots_y, dtype=torch.float64)
     meta = {
         "format": FORMAT,
         "config": net.config,
-        "confidence_features": list(CONFIDENCE_FEATURES),
         **metadata,
+        "confidence_features": list(confidence.names),
     }
     return save_checkpoint(path, tensors, meta)
 
@@ -101,7 +125,12 @@ def load_model(path: str | Path, device: str = "cpu") -> SmallFoldModel:
         raise CheckpointError(
             f"{path} is not a protein-fold-small checkpoint (format {metadata.get('format')!r})"
         )
-    confidence = tensors.pop(CONFIDENCE_KEY).double().numpy()
+    knots = [tensors.pop(k).double().numpy() if k in tensors else None for k in (KNOTS_X, KNOTS_Y)]
+    confidence = Calibration(
+        tensors.pop(CONFIDENCE_KEY).double().numpy(),
+        metadata.get("confidence_features", LEGACY_FEATURES),
+        *knots,
+    )
     net = FoldNet(metadata["config"])
     try:
         net.load_state_dict(tensors)

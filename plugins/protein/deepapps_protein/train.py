@@ -8,9 +8,10 @@ One step = one training chain: the 1D trunk sees the whole chain, the 2D trunk a
 ``crop`` x ``crop`` block of its pair map (two windows, so long-range pairs are seen too).
 Loss = cross-entropy of the 3 SS states + cross-entropy of the 12 distance bins (pairs |i-j| >= 2).
 The number of epochs is fixed (no checkpoint is picked on held-out data); the validation chains
-are used once, after training, to calibrate the confidence head: each is folded, its per-residue
-lDDT-Cα against the true structure measured, and a least-squares line fitted from the
-confidence features to it. With ``fold=k`` it trains on the other four cross-validation folds and
+are used once, after training, to calibrate the confidence head (confidence.py): each is folded,
+its per-residue lDDT-Cα against the true structure measured, and a least-squares line from the
+confidence signals followed by an isotonic map fitted to it (``--recalibrate`` below refits the
+head of a saved checkpoint the same way). With ``fold=k`` it trains on the other four cross-validation folds and
 reports on fold k instead (the 5-fold cross-validated figures).
 """
 
@@ -23,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import load_chain, split_ids, train_ids_for_fold
+from .data import load_chain, load_pdb_chains, split_ids, train_ids_for_fold
 from .features import MIN_PAIR_SEPARATION, contact_probability, distance_bins, residue_features, ss_targets
 from .fold import fold
 from .metrics import contact_precision, lddt_per_residue, q3
@@ -88,26 +89,53 @@ def evaluate_network(net, chains) -> dict[str, float]:
     }
 
 
-def calibrate_confidence(net, chains, refine_steps: int) -> tuple[np.ndarray, dict[str, float]]:
-    """Least-squares weights from confidence features to per-residue lDDT-Cα on ``chains``."""
+def held_out_signals(net, chains, refine_steps: int) -> tuple[list[dict], list[np.ndarray]]:
+    """Each chain folded by the model: its per-residue confidence signals and true lDDT-Cα."""
     from .small_model import SmallFoldModel
 
-    model = SmallFoldModel(net, np.zeros(6), {})
-    xs, ys, tms = [], [], []
+    model = SmallFoldModel(net, None, {})
+    signals, truth = [], []
     for c in chains:
         ss_probs, dist_probs = model.network_outputs(c.sequence)
         out = fold(ss_probs, dist_probs, steps=refine_steps)
-        xs.append(out.confidence_features)
-        ys.append(lddt_per_residue(out.ca, c.ca))
-    x, y = np.vstack(xs), np.concatenate(ys)
-    weights, *_ = np.linalg.lstsq(x, y, rcond=None)
-    pred = np.clip(x @ weights, 0, 1)
+        signals.append(out.signals)
+        truth.append(lddt_per_residue(out.ca, c.ca))
     net.train()
-    return weights, {
+    return signals, truth
+
+
+def leave_one_chain_out_pearson(signals: list[dict], truth: list[np.ndarray], names) -> float:
+    """Pearson r of confidence vs lDDT when each chain's calibration is fitted on the other chains."""
+    from .confidence import apply_calibration, feature_matrix, fit_calibration
+
+    preds = []
+    for k in range(len(signals)):
+        rest = [i for i in range(len(signals)) if i != k]
+        x = np.vstack([feature_matrix(signals[i], names) for i in rest])
+        fitted = fit_calibration(x, np.concatenate([truth[i] for i in rest]))
+        preds.append(apply_calibration(feature_matrix(signals[k], names), *fitted))
+    return float(np.corrcoef(np.concatenate(preds), np.concatenate(truth))[0, 1])
+
+
+def calibrate_confidence(net, chains, refine_steps: int, names=None) -> tuple[Any, dict[str, float]]:
+    """The confidence head fitted on ``chains`` (the val chains): least squares, then isotonic."""
+    from .confidence import FEATURES, apply_calibration, feature_matrix, fit_calibration
+    from .small_model import Calibration
+
+    names = tuple(names or FEATURES)
+    signals, truth = held_out_signals(net, chains, refine_steps)
+    x = np.vstack([feature_matrix(s, names) for s in signals])
+    y = np.concatenate(truth)
+    fitted = fit_calibration(x, y)
+    pred = apply_calibration(x, *fitted) / 100.0
+    return Calibration(fitted[0], names, fitted[1], fitted[2]), {
         "calibration_residues": len(y),
         "calibration_mae": float(np.abs(pred - y).mean()),
         "calibration_pearson": float(np.corrcoef(pred, y)[0, 1]) if len(y) > 2 else 0.0,
-        **({"val_tm_mean": float(np.mean(tms))} if tms else {}),
+        "calibration_pearson_leave_one_chain_out": leave_one_chain_out_pearson(signals, truth, names)
+        if len(chains) > 2
+        else 0.0,
+        "calibration_knots": len(fitted[1]),
     }
 
 
@@ -230,12 +258,12 @@ def _finish(
         **record,
     }
     if fold_index is None and pair:
-        weights, calib = calibrate_confidence(net, held_chains, REFINE_STEPS)
+        calibration, calib = calibrate_confidence(net, held_chains, REFINE_STEPS)
         summary.update({k: round(v, 4) if isinstance(v, float) else v for k, v in calib.items()})
         path = save_model(
             out_dir / f"{MODEL_NAME}.safetensors",
             net,
-            weights,
+            calibration,
             {"training": {k: v for k, v in summary.items() if k != "checkpoint"}, "command": COMMAND},
         )
         summary["checkpoint"] = str(path)
@@ -265,3 +293,33 @@ def _plot(history: list, path: Path, held_name: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def recalibrate(path: str | Path, threads: int = TRAIN_THREADS) -> dict:
+    """Refit the confidence head of a saved checkpoint on the val chains, in place (the network is
+    unchanged): what ``deepapps train structure-prediction`` does after training, for a checkpoint
+    trained before the current confidence head."""
+    from deepapps.runtime import set_threads
+
+    from .fold import REFINE_STEPS
+    from .small_model import load_model, save_model
+
+    set_threads(threads)
+    model = load_model(path)
+    calibration, calib = calibrate_confidence(model.net, load_pdb_chains("val"), REFINE_STEPS)
+    meta = {k: v for k, v in model.metadata.items() if k not in ("format", "config", "confidence_features")}
+    training = dict(meta.get("training", {}))
+    training.update({k: round(v, 4) if isinstance(v, float) else v for k, v in calib.items()})
+    meta["training"] = training
+    save_model(path, model.net.cpu(), calibration, meta)
+    return calib
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description="Refit a protein-fold-small checkpoint's confidence head on val."
+    )
+    parser.add_argument("--recalibrate", required=True, metavar="CHECKPOINT")
+    print(json.dumps(recalibrate(parser.parse_args().recalibrate), indent=2))
