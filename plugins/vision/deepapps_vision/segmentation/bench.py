@@ -102,7 +102,7 @@ def bench(
         found = runner.segment_everything(image)
         elapsed = round((time.perf_counter() - start) * 1e3, 1)
         report.add(
-            "segment_everything_ms", elapsed, "ms/image", masks=len(found.instances), points_per_side=16
+            "segment_everything_ms", elapsed, "ms/image", masks=len(found.instances), **(found.filters or {})
         )
     report.seconds = time.perf_counter() - t0
     return report

@@ -66,8 +66,8 @@ def _buttons(st: Any, state: dict[str, Any]) -> None:
         state.update(points=[], labels=[], box=None, action="detect")
 
 
-def _everything_settings(st: Any) -> dict[str, Any]:
-    """The segment-everything filters (defaults from the task's declaration)."""
+def _everything_settings(st: Any, defaults: dict[str, Any]) -> dict[str, Any]:
+    """The segment-everything filters, starting from the loaded model's own values."""
     from .specs import EVERYTHING_OPTIONS
 
     values = {}
@@ -79,7 +79,7 @@ def _everything_settings(st: Any) -> dict[str, Any]:
                         opt.name.replace("_", " "),
                         int(opt.min),
                         int(opt.max),
-                        int(opt.default),
+                        int(defaults[opt.name]),
                         key=f"seg_{opt.name}",
                         help=opt.help,
                     )
@@ -89,7 +89,7 @@ def _everything_settings(st: Any) -> dict[str, Any]:
                     opt.name.replace("_", " "),
                     0.0,
                     1.0,
-                    float(opt.default),
+                    float(defaults[opt.name]),
                     0.01,
                     key=f"seg_{opt.name}",
                     help=opt.help,
@@ -178,7 +178,7 @@ def render() -> None:
         state = _prompts(st, name)
         mode = st.radio("A click adds", CLICK_MODES, horizontal=True, key="seg_mode")
         _buttons(st, state)
-        result = _run(runner, image, state, _everything_settings(st))
+        result = _run(runner, image, state, _everything_settings(st, runner.everything_defaults))
         picture = result.plot() if result is not None else image
         value = streamlit_image_coordinates(
             picture, key=f"seg_canvas_{mode}", click_and_drag=mode == CLICK_MODES[2]

@@ -57,6 +57,7 @@ class SegmentationResult(Result):
     labels: list[int] | None = None
     box: list[float] | None = None
     embedding_cached: bool = False
+    filters: dict[str, float] | None = None  # segment everything: the filters used
     masks: Any = private()  # np.ndarray N x H x W bool
     low_res_logits: Any = private()  # np.ndarray N x h x w float32 (feed back as mask_input)
     image: Any = private()  # the RGB PIL image

@@ -30,9 +30,7 @@ from deepapps.runner import Runner, describe_input
 
 from .prompts import check_box, check_points
 from .results import SegmentationResult, make_instances
-from .specs import EVERYTHING_OPTIONS, TASK
-
-_EVERYTHING = {o.name: o.default for o in EVERYTHING_OPTIONS}
+from .specs import EVERYTHING_SAM, EVERYTHING_SMALL, TASK
 
 
 def image_key(image: np.ndarray) -> str:
@@ -104,11 +102,20 @@ class SegmentationRunner(Runner):
     task = TASK
 
     def __init__(
-        self, model_name: str, device: str, precision: str, sam: Any, arch: Any, cache_size: int = 8
+        self,
+        model_name: str,
+        device: str,
+        precision: str,
+        sam: Any,
+        arch: Any,
+        cache_size: int = 8,
+        everything: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(model_name, device, precision)
         self.sam = sam
         self.arch = arch
+        #: this model's own segment-everything filters (used where the caller leaves one unset)
+        self.everything_defaults = everything_defaults(arch, {"everything": everything or {}})
         self.cache = EmbeddingCache(cache_size)
         self.predictor = cached_predictor(sam, self.cache, device, precision)
         self.image = None  # the PIL image set last
@@ -208,25 +215,40 @@ class SegmentationRunner(Runner):
     def segment_everything(
         self,
         image: Any,
-        points_per_side: int = _EVERYTHING["points_per_side"],
-        pred_iou_thresh: float = _EVERYTHING["pred_iou_thresh"],
-        stability_thresh: float = _EVERYTHING["stability_thresh"],
+        points_per_side: int | None = None,
+        pred_iou_thresh: float | None = None,
+        stability_thresh: float | None = None,
+        iou: float | None = None,
     ) -> SegmentationResult:
         """Masks of everything in ``image`` from a grid of point prompts (SamAutomaticMaskGenerator:
-        filtering by predicted IoU and stability, then box NMS), largest first."""
+        filtering by predicted IoU and stability, then box NMS), largest first. A filter left as None
+        takes this model's own value (``everything_defaults``)."""
         hit = self.set_image(image)
-        return self._everything(points_per_side, pred_iou_thresh, stability_thresh, hit)
+        return self._everything(points_per_side, pred_iou_thresh, stability_thresh, iou, hit)
 
     def _everything(
-        self, points_per_side: int, pred_iou_thresh: float, stability_thresh: float, hit: bool
+        self,
+        points_per_side: int | None,
+        pred_iou_thresh: float | None,
+        stability_thresh: float | None,
+        iou: float | None,
+        hit: bool,
     ) -> SegmentationResult:
         from segment_anything import SamAutomaticMaskGenerator
 
+        given = {
+            "points_per_side": points_per_side,
+            "pred_iou_thresh": pred_iou_thresh,
+            "stability_thresh": stability_thresh,
+            "iou": iou,
+        }
+        used = {k: self.everything_defaults[k] if v is None else v for k, v in given.items()}
         generator = SamAutomaticMaskGenerator(
             self.sam,
-            points_per_side=points_per_side,
-            pred_iou_thresh=pred_iou_thresh,
-            stability_score_thresh=stability_thresh,
+            points_per_side=int(used["points_per_side"]),
+            pred_iou_thresh=float(used["pred_iou_thresh"]),
+            stability_score_thresh=float(used["stability_thresh"]),
+            box_nms_thresh=float(used["iou"]),
             output_mode="binary_mask",
         )
         generator.predictor = self.predictor  # reuse the cached embedding
@@ -234,7 +256,7 @@ class SegmentationRunner(Runner):
         masks = np.stack([r["segmentation"] for r in records]) if records else self._no_masks()
         scores = np.asarray([r["predicted_iou"] for r in records], dtype=np.float32)
         stability = [float(r["stability_score"]) for r in records]
-        return self._result("everything", masks, scores, None, hit, stability=stability)
+        return self._result("everything", masks, scores, None, hit, stability=stability, filters=used)
 
     def _no_masks(self) -> np.ndarray:
         w, h = self.image.size
@@ -309,9 +331,10 @@ class SegmentationRunner(Runner):
         boxes_from: str | None,
         boxes_model: str | None,
         boxes_conf: float | None,
-        points_per_side: int,
-        pred_iou_thresh: float,
-        stability_thresh: float,
+        points_per_side: int | None,
+        pred_iou_thresh: float | None,
+        stability_thresh: float | None,
+        iou: float | None,
         out: Path | None,
     ) -> SegmentationResult:
         t0 = time.perf_counter()
@@ -328,7 +351,7 @@ class SegmentationRunner(Runner):
             elif prompted:
                 result = self._prompted(points, labels, box, multimask, mask_input, hit)
             else:
-                result = self._everything(points_per_side, pred_iou_thresh, stability_thresh, hit)
+                result = self._everything(points_per_side, pred_iou_thresh, stability_thresh, iou, hit)
         t2 = time.perf_counter()
         self.finish(result, item, {"embed": (t1 - t0) * 1e3, "decode": (t2 - t1) * 1e3}, started=t0)
         if out is not None:
@@ -360,5 +383,18 @@ def make_runner(model: ModelRef, device: str, precision: str, cache_size: int) -
     """Runner factory registered in the TaskSpec (the core has resolved model, device and precision)."""
     from .loading import load_sam
 
-    sam, arch, _ = load_sam(model, device)
-    return SegmentationRunner(model.name, device, precision, sam, arch, cache_size=cache_size)
+    sam, arch, meta = load_sam(model, device)
+    everything = everything_defaults(arch, meta)
+    return SegmentationRunner(
+        model.name, device, precision, sam, arch, cache_size=cache_size, everything=everything
+    )
+
+
+def everything_defaults(arch: Any, meta: dict[str, Any]) -> dict[str, Any]:
+    """A model's segment-everything filters: SAM's own for the official sizes, the small-model ones
+    (measured on scenes val renders) for the rest; a checkpoint's ``everything`` metadata wins."""
+    from .arch import official_name
+
+    base = EVERYTHING_SAM if official_name(arch) else EVERYTHING_SMALL
+    own = meta.get("everything") or {}
+    return {k: own.get(k, v) for k, v in base.items()}

@@ -22,24 +22,48 @@ BOXES_MODEL = Option(
     "boxes_model", "str", None, "model of the --boxes-from task (not set: that task's default)"
 )
 
-#: Grid prompts of "segment everything" (used when an image comes with no prompt at all).
+#: Filters of "segment everything" per kind of model. SAM's own values suit the official checkpoints; the small
+#: models trained here predict lower IoUs and fuzzier edges (96 x 96 logits), so SAM's filters drop every
+#: mask they make. The small-model values were measured on 10 scenes *val* renders (docs/segmentation.md).
+EVERYTHING_SAM = {"points_per_side": 32, "pred_iou_thresh": 0.88, "stability_thresh": 0.95, "iou": 0.7}
+EVERYTHING_SMALL = {"points_per_side": 12, "pred_iou_thresh": 0.5, "stability_thresh": 0.6, "iou": 0.5}
+
+#: Grid prompts of "segment everything" (used when an image comes with no prompt at all). Not set: the model's
+#: own default (a checkpoint's "everything" metadata, else EVERYTHING_SAM or EVERYTHING_SMALL by its size).
 EVERYTHING_OPTIONS = (
     Option(
-        "points_per_side", "int", 16, "segment everything: an N x N grid of point prompts", min=1, max=128
+        "points_per_side",
+        "int",
+        None,
+        "segment everything: an N x N grid of point prompts (not set: the model's own; 12 for sam-tiny-scenes, "
+        "32 for official SAM)",
+        min=1,
+        max=128,
     ),
     Option(
         "pred_iou_thresh",
         "float",
-        0.75,
-        "segment everything: keep masks whose predicted IoU is at least this",
+        None,
+        "segment everything: keep masks whose predicted IoU is at least this (not set: the model's own; 0.5 "
+        "for sam-tiny-scenes, 0.88 for official SAM)",
         min=0,
         max=1,
     ),
     Option(
         "stability_thresh",
         "float",
-        0.85,
-        "segment everything: keep masks whose IoU between logit cut-offs -1 and +1 is at least this",
+        None,
+        "segment everything: keep masks whose IoU between logit cut-offs -1 and +1 is at least this (not set: "
+        "the model's own; 0.6 for sam-tiny-scenes, 0.95 for official SAM)",
+        min=0,
+        max=1,
+    ),
+    Option(
+        "iou",
+        "float",
+        None,
+        "segment everything: box IoU above which non-maximum suppression drops the lower-scored mask (not "
+        "set: the model's own; 0.5 for sam-tiny-scenes, 0.7 for official SAM)",
         min=0,
         max=1,
     ),
