@@ -61,8 +61,8 @@ class TaskInfo:
 FRAME_STACK, FRAME_SIZE = 4, 64
 # adaptive cruise: [ego speed, gap, lead speed, closing speed, ego accel, time-gap setting, set speed]
 CRUISE_OBS = 7
-# lane change: occupancy grid 4 features x 11 cells (longitudinal) x 5 cells (lateral)
-GRID_SHAPE = (4, 11, 5)
+# lane change: occupancy grid 4 features x 21 cells (longitudinal, 27.5 m back to 77.5 m ahead) x 5 lanes
+GRID_SHAPE = (4, 21, 5)
 # parking: KinematicsGoal dict, flattened as observation(6) + achieved_goal(6) + desired_goal(6)
 PARKING_OBS = 18
 
@@ -114,7 +114,7 @@ INFO = {
             ),
         ),
         obs_shape=GRID_SHAPE,
-        obs_summary="float32 (4, 11, 5): occupancy grid (presence, vx, vy, on-road) around the ego car",
+        obs_summary="float32 (4, 21, 5): occupancy grid (presence, speed, relative speed, on-road), 77.5 m ahead",
         action_summary="meta-action 0..4: LANE_LEFT, IDLE, LANE_RIGHT, FASTER, SLOWER",
         learned="lane-change-dqn",
         baseline="lane-change-rule",

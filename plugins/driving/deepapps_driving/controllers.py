@@ -97,7 +97,7 @@ class LaneChangeRule(Policy):
     neighbouring lane, else slow down.
 
     Reads only the occupancy grid: presence (channel 0), speed relative to the ego car (channel 2)
-    and on-road (channel 3); rows run along the road (ego in the middle row, larger rows ahead),
+    and on-road (channel 3); rows run along the road (ego in row ``EGO_ROW``, larger rows ahead),
     columns across it (ego in the middle column). A car ahead is "in the way" when it is slower than
     the ego car or closer than ``keep_clear`` cells.
     """
@@ -109,10 +109,12 @@ class LaneChangeRule(Policy):
         self.look_ahead, self.look_behind, self.keep_clear = look_ahead, look_behind, keep_clear
 
     def act(self, obs, info: dict | None = None) -> int:
+        from .envs.lane_change import EGO_ROW
+
         grid = np.asarray(obs)
         presence, relative, on_road = grid[0], grid[2], grid[3]
         rows, cols = presence.shape
-        r0, c0 = rows // 2, cols // 2
+        r0, c0 = EGO_ROW, cols // 2
 
         def blocked(col: int) -> bool:
             for r in range(r0 + 1, min(rows, r0 + self.look_ahead + 1)):

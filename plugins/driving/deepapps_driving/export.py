@@ -72,6 +72,16 @@ def export_q_network(model) -> tuple[object, dict]:
     return _copy(layers, arch), arch
 
 
+def export_shielded_q_network(model) -> tuple[object, dict]:
+    """A DQN trained inside the lane-change safety shield: the arch names the shield, so the loaded
+    policy applies it too (:mod:`deepapps_driving.shield`)."""
+    from .shield import Shield
+
+    network, arch = export_q_network(model)
+    arch["shield"] = Shield().describe()
+    return network, arch
+
+
 def export_rate_actor(model) -> tuple[object, dict]:
     """(network, arch) of a SAC actor trained on :class:`~.envs.cruise.JerkAction`: its output is a
     jerk command, which the policy integrates from the observed acceleration (``output: rate``)."""

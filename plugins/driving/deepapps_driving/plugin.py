@@ -30,9 +30,10 @@ TITLES = {
         "longitudinal controller (SAC) against the rule-based IDM controller.",
     ),
     catalog.LANE_CHANGE: (
-        "Automatic lane change (DQN on an occupancy grid)",
+        "Automatic lane change (DQN on an occupancy grid, with a safety shield)",
         "Drive fast through highway-fast-v0 traffic with discrete meta-actions; the DQN sees an "
-        "occupancy grid, which does not depend on the order of the vehicles.",
+        "occupancy grid, which does not depend on the order of the vehicles, and acts through a "
+        "time-to-collision safety shield that reads the same grid.",
     ),
     catalog.PARKING: (
         "Parking (goal-conditioned, HER)",
@@ -58,6 +59,25 @@ BUILTINS = {
         "Rule-based: faster when the lane ahead is clear, else a clear neighbouring lane, "
         "else slower (reads the occupancy grid only).",
     ),
+}
+
+
+# more builtin policies of a task, beside its baseline: the lane-change shield's comparisons
+EXTRA_BUILTINS = {
+    catalog.LANE_CHANGE: {
+        "lane-change-rule-shield": (
+            "deepapps_driving.shield:shielded_rule",
+            "The rule-based lane changer inside the time-to-collision safety shield that the bundled "
+            "DQN uses (reads the occupancy grid only).",
+            0,
+        ),
+        "lane-change-dqn-unshielded": (
+            "deepapps_driving.shield:unshielded_dqn",
+            "The bundled lane-change DQN without its safety shield: its own greedy actions, to "
+            "measure what the shield adds.",
+            None,
+        ),
+    }
 }
 
 
@@ -143,6 +163,21 @@ def register_models(register):
                         params=0,
                         license="Apache-2.0",
                         training_data="none (hand-written controller)",
+                    ),
+                )
+            )
+        for name, (load, summary, params) in EXTRA_BUILTINS.get(task, {}).items():
+            register(
+                ModelSpec(
+                    name=name,
+                    task=task,
+                    source="builtin:",
+                    load=load,
+                    card=ModelCard(
+                        summary=summary,
+                        params=params,
+                        license="Apache-2.0",
+                        training_data="none (hand-written)" if params == 0 else card.training_data,
                     ),
                 )
             )

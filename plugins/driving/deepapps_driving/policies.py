@@ -100,12 +100,24 @@ class NetworkPolicy(Policy):
     """A learned policy: ``act(obs)`` runs the network (no gradient) and decodes its output."""
 
     def __init__(
-        self, task: str, name: str, network, arch: dict, metadata: dict | None = None, device: str = "cpu"
+        self,
+        task: str,
+        name: str,
+        network,
+        arch: dict,
+        metadata: dict | None = None,
+        device: str = "cpu",
+        shielded: bool = True,
     ) -> None:
         self.task, self.name, self.arch = task, name, arch
         self.network = network.to(device).eval()
         self.device = device
         self.metadata = metadata or {}
+        self.shield = None  # a lane-change DQN trained inside the safety shield acts through it
+        if arch.get("shield") and shielded:
+            from .shield import Shield
+
+            self.shield = Shield.from_arch(arch["shield"])
 
     def act(self, obs, info: dict | None = None):
         import torch
@@ -117,10 +129,15 @@ class NetworkPolicy(Policy):
         if decode == "rate":  # the network commands the jerk; the action is the new acceleration
             return self._rate_limited(obs, float(out[0]))
         if decode == "argmax":
-            return int(np.argmax(out))
+            action = int(np.argmax(out))
+            return self.shield.filter(obs, action) if self.shield is not None else action
         if decode == "tanh":
             return np.tanh(out).astype(np.float32)
         return np.clip(out, -1.0, 1.0).astype(np.float32)
+
+    def reset(self) -> None:
+        if self.shield is not None:
+            self.shield.reset()
 
     def _rate_limited(self, obs, command: float) -> np.ndarray:
         from .envs.cruise import rate_limited
@@ -146,8 +163,11 @@ def save_policy(path: str | Path, task: str, network, arch: dict, extra: dict | 
     return save_checkpoint(path, network.state_dict(), meta)
 
 
-def load_policy(path: str | Path, task: str, name: str | None = None, device: str = "cpu") -> NetworkPolicy:
-    """A policy file for ``task``; a file for another task or observation shape is a one-line error."""
+def load_policy(
+    path: str | Path, task: str, name: str | None = None, device: str = "cpu", shielded: bool = True
+) -> NetworkPolicy:
+    """A policy file for ``task``; a file for another task or observation shape is a one-line error.
+    ``shielded=False`` drops the safety shield a lane-change file names (to measure the DQN alone)."""
     from deepapps.runtime.checkpoint import load_checkpoint, read_metadata
 
     path = Path(path)
@@ -178,4 +198,4 @@ def load_policy(path: str | Path, task: str, name: str | None = None, device: st
         raise InputError(
             f"policy file {path.name}: weights do not fit its declared network ({first})"
         ) from exc
-    return NetworkPolicy(task, name or path.stem, network, meta["arch"], meta, device)
+    return NetworkPolicy(task, name or path.stem, network, meta["arch"], meta, device, shielded)

@@ -15,6 +15,7 @@ import numpy as np
 from . import catalog
 
 WINDOW = 20  # episodes in the rolling means of the learning curve
+LANE_CHANGE_TRAIN_REWARD = {"right_lane_reward": 0.0}
 # parking networks: smaller than rl-baselines3-zoo's 3x512 so that a CPU-bound budget buys more steps
 PARKING_NET = (128, 128)
 
@@ -113,7 +114,13 @@ def train_cruise(steps: int, seed: int, device: str, log, deadline: float | None
 def train_lane_change(steps: int, seed: int, device: str, log, deadline: float | None):
     from stable_baselines3 import DQN
 
-    env = _env(catalog.LANE_CHANGE, None, seed)
+    from .shield import Shield, shielded_env
+
+    # trained inside the safety shield it is deployed with: the shield is part of its environment
+    env = _env(catalog.LANE_CHANGE, None, seed, wrapper=shielded_env)
+    # training reward only: highway-env's without its right-lane bonus, which kept the car in the
+    # right lane behind slower traffic (the evaluation does not use the reward)
+    env.unwrapped.config.update(LANE_CHANGE_TRAIN_REWARD)
     hyper = {
         "learning_rate": 5e-4,
         "buffer_size": 15_000,
@@ -129,7 +136,13 @@ def train_lane_change(steps: int, seed: int, device: str, log, deadline: float |
         "MlpPolicy", env, policy_kwargs={"net_arch": [256, 256]}, seed=seed, device=device, verbose=0, **hyper
     )
     model.learn(steps, callback=make_callback(steps, log, deadline, "lane-change DQN"))
-    return model, {"algo": "DQN", "net_arch": [256, 256], **hyper}
+    return model, {
+        "algo": "DQN inside the TTC shield",
+        "shield": Shield().describe(),
+        "reward_changes": LANE_CHANGE_TRAIN_REWARD,
+        "net_arch": [256, 256],
+        **hyper,
+    }
 
 
 def train_parking(

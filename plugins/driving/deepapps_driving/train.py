@@ -285,10 +285,14 @@ def train_lane_change(
         device,
         options,
         learn,
-        "export_q_network",
-        summary="DQN Q-network (MLP 220-256-256-5) on a 4x11x5 occupancy grid; greedy meta-actions.",
-        data="episodes of highway-fast-v0 (deepapps/lane-change-v0) on training seeds; highway-env's reward",
-        limitations="Meta-actions only; trained for a short budget on a shared CPU.",
+        "export_shielded_q_network",
+        summary="DQN Q-network (MLP 420-256-256-5) on a 4x21x5 occupancy grid (77.5 m ahead), greedy "
+        "meta-actions, inside a constant-velocity time-to-collision safety shield that reads the same grid "
+        "(vetoes unsafe lane changes and speed-ups, brakes for a close car ahead); trained inside the shield.",
+        data="episodes of deepapps/lane-change-v0 (highway-fast-v0 with set speeds 0-30 m/s) on training "
+        "seeds; highway-env's reward without its right-lane bonus",
+        limitations="Meta-actions only; its safety comes mostly from the shield (see lane-change-dqn-unshielded); "
+        "trained for a short budget on a shared CPU.",
     )
 
 

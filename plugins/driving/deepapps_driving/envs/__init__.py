@@ -10,7 +10,7 @@ id                              what                                            
 deepapps/lane-keeping-v0        lane-keeping-v0, camera frame stack                      200
 deepapps/lane-keeping-narrow-v0 3.5 m lane, curvier, steering noise + 0.2 s delay         200
 deepapps/adaptive-cruise-v0     stop-and-go platoon, longitudinal control                 400
-deepapps/lane-change-v0         highway-fast-v0, occupancy grid, meta-actions             30
+deepapps/lane-change-v0         highway-fast-v0, set speeds 0-30 m/s, 77.5 m grid         30
 deepapps/parking-v0             parking-v0 without walls (goal-conditioned dict)          100
 deepapps/parking-walls-v0       parking-v0 with walls                                     100
 =============================== ======================================================== ==========

@@ -1,0 +1,214 @@
+"""A safety shield for lane-change policies that reads only the occupancy grid the policy sees.
+
+The shield sits between a policy and highway-env's meta-actions. It decodes the grid (ego speed
+from the ego cell, every other car's row, lane and speed relative to the ego car), assumes every
+car keeps its speed (constant velocity, no knowledge of the simulator's models or its future), and
+
+- vetoes a lane change when the target lane is off the road, has a car alongside, a car ahead that
+  the ego car would close on too fast, or a car behind that would close on the ego car too fast;
+- turns FASTER into IDLE when speeding up would leave too short a gap to the car ahead;
+- brakes (SLOWER) when the gap to the car ahead in the ego lane is below the safe gap, unless the
+  policy asked for a safe lane change (moving away from the slow car is also safe).
+
+Safe gap to a car we close on at ``w`` m/s (ego speed ``v``):
+``margin + headway * v + reaction * w + w^2 / (2 * decel)``: a reaction time of one decision step
+(1 s) and the deceleration that one SLOWER per second (5 m/s per step) achieves. Gaps are read
+conservatively from the 5 m cells (the nearest end of the cell, minus a car length).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .controllers import Policy
+
+LEFT, IDLE, RIGHT, FASTER, SLOWER = 0, 1, 2, 3, 4
+CAR_LENGTH = 5.0
+
+
+@dataclass(frozen=True)
+class ShieldSettings:
+    """The shield's margins (metres, seconds, m/s^2); saved in the policy file's arch."""
+
+    margin: float = 3.0  # gap kept at zero closing speed
+    headway: float = 0.0  # extra gap per m/s of ego speed to the car ahead
+    reaction: float = 1.0  # one decision step at 1 Hz
+    decel: float = 7.0  # braking assumed after the reaction step (tuned on training seeds)
+    follower_decel: float = 3.0  # what we may ask of a car behind us in the target lane
+    speed_step: float = 5.0  # one FASTER adds this much to the set speed
+    escape: bool = True  # when the car ahead is too close, move to a safe, clearer lane before braking
+
+
+@dataclass(frozen=True)
+class Car:
+    rows: int  # rows ahead of the ego car (negative: behind)
+    lanes: int  # lanes to the right of the ego car (negative: left)
+    relative_speed: float  # its forward speed minus the ego car's (m/s)
+
+    @property
+    def gap(self) -> float:
+        """Smallest bumper-to-bumper distance consistent with the cell it occupies."""
+        from .envs.lane_change import CELL_X
+
+        return max(0.0, (abs(self.rows) - 0.5) * CELL_X - CAR_LENGTH)
+
+
+def decode(grid) -> tuple[float, list[Car], np.ndarray]:
+    """(ego speed, other cars, on-road flag per lane offset column) from one occupancy grid."""
+    from .envs.lane_change import EGO_ROW, RELATIVE_SCALE, SPEED_OFFSET, SPEED_SCALE
+
+    grid = np.asarray(grid, dtype=np.float32)
+    c0 = grid.shape[2] // 2
+    ego_speed = float(grid[1, EGO_ROW, c0]) * SPEED_SCALE + SPEED_OFFSET
+    cars = [
+        Car(int(r) - EGO_ROW, int(c) - c0, float(grid[2, r, c]) * RELATIVE_SCALE)
+        for r, c in zip(*np.nonzero(grid[0] > 0.5), strict=True)
+        if (r, c) != (EGO_ROW, c0)
+    ]
+    return ego_speed, cars, grid[3, EGO_ROW] > 0.5
+
+
+class Shield:
+    """The filter itself: ``filter(grid, action)`` -> the safe action closest to ``action``."""
+
+    def __init__(self, settings: ShieldSettings | None = None) -> None:
+        self.settings = settings or ShieldSettings()
+        self.last = IDLE  # its own previous action: no U-turn in the middle of a lane change
+
+    def reset(self) -> None:
+        self.last = IDLE
+
+    def filter(self, grid, action: int) -> int:
+        """The safe action closest to ``action`` for this grid (remembered for the next step)."""
+        self.last = self._choose(grid, action)
+        return self.last
+
+    def _choose(self, grid, action: int) -> int:
+        speed, cars, on_road = decode(grid)
+        if action in (LEFT, RIGHT):
+            reverses = {action, self.last} == {LEFT, RIGHT}
+            if not reverses and self.lane_change_safe(speed, cars, on_road, -1 if action == LEFT else 1):
+                return action
+            action = IDLE
+        if not self.ahead_safe(speed, cars, 0, 0.0):
+            return self.escape_lane(speed, cars, on_road) if self.settings.escape else SLOWER
+        if action == FASTER and not self.ahead_safe(speed, cars, 0, self.settings.speed_step):
+            return IDLE
+        return action
+
+    def escape_lane(self, speed: float, cars: list[Car], on_road: np.ndarray) -> int:
+        """A safe lane change whose lane ahead is safe at the current speed, else SLOWER."""
+        for side, action in ((-1, LEFT), (1, RIGHT)):
+            reverses = {action, self.last} == {LEFT, RIGHT}
+            if not reverses and self.lane_change_safe(speed, cars, on_road, side):
+                return action
+        return SLOWER
+
+    def safe_gap(self, speed: float, closing: float) -> float:
+        s = self.settings
+        closing = max(closing, 0.0)
+        return s.margin + s.headway * speed + s.reaction * closing + closing**2 / (2 * s.decel)
+
+    def ahead_safe(self, speed: float, cars: list[Car], lane: int, speed_up: float) -> bool:
+        """Is the nearest car ahead in ``lane`` far enough at the ego speed (plus ``speed_up``)?"""
+        ahead = [c for c in cars if c.lanes == lane and c.rows > 0]
+        if not ahead:
+            return True
+        lead = min(ahead, key=lambda c: c.rows)
+        return lead.gap >= self.safe_gap(speed + speed_up, speed_up - lead.relative_speed)
+
+    def behind_safe(self, cars: list[Car], lane: int) -> bool:
+        """Would the nearest car behind in ``lane`` have room to slow down for us?"""
+        behind = [c for c in cars if c.lanes == lane and c.rows < 0]
+        if not behind:
+            return True
+        follower = max(behind, key=lambda c: c.rows)
+        s = self.settings
+        closing = max(follower.relative_speed, 0.0)
+        need = s.margin + s.reaction * closing + closing**2 / (2 * s.follower_decel)
+        return follower.gap >= need
+
+    def lane_change_safe(self, speed: float, cars: list[Car], on_road: np.ndarray, side: int) -> bool:
+        """A lane change to ``side`` (-1 left, +1 right): target lane on the road, nobody alongside
+        (there or two lanes over, who could move into it too), safe gaps ahead and behind."""
+        column = on_road.size // 2 + side
+        if not 0 <= column < on_road.size or not on_road[column]:
+            return False
+        if any(abs(c.rows) <= 1 and c.lanes in (side, 2 * side) for c in cars):
+            return False
+        return self.ahead_safe(speed, cars, side, 0.0) and self.behind_safe(cars, side)
+
+    def describe(self) -> dict:
+        """What a policy file's arch stores to rebuild this shield."""
+        return {"kind": "ttc", **asdict(self.settings)}
+
+    @classmethod
+    def from_arch(cls, described: dict) -> Shield:
+        return cls(ShieldSettings(**{k: v for k, v in described.items() if k != "kind"}))
+
+
+class ShieldedPolicy(Policy):
+    """A lane-change policy inside the shield; ``vetoes`` counts replaced actions this episode."""
+
+    task = "lane-change"
+
+    def __init__(self, inner: Policy, shield: Shield | None = None, name: str | None = None) -> None:
+        self.inner, self.shield = inner, shield or Shield()
+        self.name = name or f"{inner.name}+shield"
+        self.vetoes = 0
+
+    def reset(self) -> None:
+        self.inner.reset()
+        self.shield.reset()
+        self.vetoes = 0
+
+    def act(self, obs, info: dict | None = None) -> int:
+        proposed = int(self.inner.act(obs, info))
+        action = self.shield.filter(obs, proposed)
+        self.vetoes += action != proposed
+        return action
+
+
+def shielded_rule() -> ShieldedPolicy:
+    """The rule-based lane changer inside the shield (builtin ``lane-change-rule-shield``)."""
+    from .controllers import LaneChangeRule
+
+    return ShieldedPolicy(LaneChangeRule(), name="lane-change-rule-shield")
+
+
+def unshielded_dqn():
+    """The bundled lane-change DQN without the shield its file names (builtin
+    ``lane-change-dqn-unshielded``): what the network alone does."""
+    from pathlib import Path
+
+    from . import catalog
+    from .policies import load_policy
+
+    info = catalog.info(catalog.LANE_CHANGE)
+    path = Path(__file__).parent / "models" / f"{info.learned}.safetensors"
+    return load_policy(path, catalog.LANE_CHANGE, name="lane-change-dqn-unshielded", shielded=False)
+
+
+def shielded_env(env, shield: Shield | None = None):
+    """``env`` whose actions pass through the shield (training inside the shield): the learner's
+    action is replaced by the shield's choice for the observation it acted on."""
+    import gymnasium as gym
+
+    class ShieldedActions(gym.Wrapper):
+        def __init__(self, inner) -> None:
+            super().__init__(inner)
+            self.shield, self.last = shield or Shield(), None
+
+        def reset(self, **kwargs):
+            self.shield.reset()
+            self.last, info = self.env.reset(**kwargs)
+            return self.last, info
+
+        def step(self, action):
+            result = self.env.step(self.shield.filter(self.last, int(action)))
+            self.last = result[0]
+            return result
+
+    return ShieldedActions(env)

@@ -1,0 +1,142 @@
+"""The lane-change safety shield on hand-made occupancy grids, and inside real episodes."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from deepapps_driving import catalog
+from deepapps_driving.envs.lane_change import EGO_ROW, RELATIVE_SCALE, SPEED_OFFSET, SPEED_SCALE
+from deepapps_driving.shield import (
+    FASTER,
+    IDLE,
+    LEFT,
+    RIGHT,
+    SLOWER,
+    Car,
+    Shield,
+    ShieldedPolicy,
+    ShieldSettings,
+    decode,
+    shielded_env,
+)
+
+C0 = catalog.GRID_SHAPE[2] // 2
+
+
+def scene(ego_speed: float, cars=(), lanes=(0, 1, 2, 3, 4)) -> np.ndarray:
+    """A grid with the ego car in its cell and ``cars`` as (rows ahead, lanes right, speed)."""
+    grid = np.zeros(catalog.GRID_SHAPE, dtype=np.float32)
+    for rows, side, speed in [(0, 0, ego_speed), *cars]:
+        r, c = EGO_ROW + rows, C0 + side
+        grid[0, r, c] = 1.0
+        grid[1, r, c] = (speed - SPEED_OFFSET) / SPEED_SCALE
+        grid[2, r, c] = (speed - ego_speed) / RELATIVE_SCALE
+    grid[3, :, list(lanes)] = 1.0
+    return grid
+
+
+def test_decode_reads_speeds_and_conservative_gaps():
+    speed, cars, on_road = decode(scene(25.0, [(4, 0, 20.0), (-2, -1, 30.0)]))
+    assert speed == pytest.approx(25.0)
+    lead, follower = sorted(cars, key=lambda c: -c.rows)
+    assert (lead.rows, lead.lanes, lead.relative_speed) == (4, 0, pytest.approx(-5.0))
+    assert lead.gap == pytest.approx(12.5)  # centres >= 17.5 m apart, minus a 5 m car
+    assert (follower.rows, follower.lanes, follower.relative_speed) == (-2, -1, pytest.approx(5.0))
+    assert Car(1, 0, 0.0).gap == 0.0 and on_road.all()
+
+
+def test_vetoes_a_lane_change_into_a_car_closing_from_behind():
+    shield = Shield()
+    fast_follower = scene(25.0, [(-3, -1, 35.0)])  # 7.5 m behind in the left lane, 10 m/s faster
+    assert shield.filter(fast_follower, LEFT) == IDLE
+    slow_follower = scene(25.0, [(-3, -1, 20.0)])  # same place, slower: room to merge
+    assert shield.filter(slow_follower, LEFT) == LEFT
+    alongside = scene(25.0, [(1, 1, 25.0)])
+    assert shield.filter(alongside, RIGHT) == IDLE
+
+
+def test_vetoes_a_lane_change_off_the_road_and_next_to_a_merging_car():
+    assert Shield().filter(scene(25.0, lanes=(2, 3, 4)), LEFT) == IDLE  # the leftmost lane
+    two_over = scene(25.0, [(0, 2, 25.0)])  # a car two lanes right, level with us
+    assert Shield().filter(two_over, RIGHT) == IDLE
+
+
+def test_brakes_for_a_slow_car_ahead_unless_a_safe_lane_is_free():
+    # 22.5 m to a car 15 m/s slower: the safe gap is 3 + 15 + 15^2 / 14 = 34.1 m
+    slow_lead = [(6, 0, 15.0)]
+    no_escape = Shield(ShieldSettings(escape=False))
+    assert no_escape.filter(scene(30.0, slow_lead), FASTER) == SLOWER
+    assert no_escape.filter(scene(30.0, slow_lead), IDLE) == SLOWER
+    assert Shield().filter(scene(30.0, slow_lead), FASTER) == LEFT  # the left lane is empty
+    boxed_in = slow_lead + [(0, -1, 30.0), (0, 1, 30.0)]
+    assert Shield().filter(scene(30.0, boxed_in), FASTER) == SLOWER
+    far_lead = [(15, 0, 15.0)]  # 67.5 m away: not yet
+    assert no_escape.filter(scene(30.0, far_lead), IDLE) == IDLE
+
+
+def test_holds_the_speed_instead_of_closing_in():
+    follow = [(3, 0, 25.0)]  # 7.5 m behind a car at our speed: safe now (3 m), not 5 m/s faster (9.8 m)
+    assert Shield().filter(scene(25.0, follow), FASTER) == IDLE
+    assert Shield().filter(scene(25.0, follow), IDLE) == IDLE
+    assert Shield().filter(scene(25.0), FASTER) == FASTER  # an empty road
+
+
+def test_no_u_turn_in_the_middle_of_a_lane_change():
+    shield = Shield()
+    assert shield.filter(scene(25.0), LEFT) == LEFT
+    assert shield.filter(scene(25.0), RIGHT) == IDLE  # one step later: still changing lanes
+    assert shield.filter(scene(25.0), RIGHT) == RIGHT
+    shield.filter(scene(25.0), LEFT)
+    shield.reset()
+    assert shield.filter(scene(25.0), RIGHT) == RIGHT
+
+
+def test_shielded_policy_counts_its_vetoes():
+    class AlwaysLeft:
+        name = "left"
+
+        def act(self, obs, info=None):
+            return LEFT
+
+        def reset(self):
+            pass
+
+    policy = ShieldedPolicy(AlwaysLeft())
+    assert policy.act(scene(25.0, lanes=(2, 3, 4))) == IDLE and policy.vetoes == 1
+    assert policy.act(scene(25.0)) == LEFT and policy.vetoes == 1
+    policy.reset()
+    assert policy.vetoes == 0 and policy.name == "left+shield"
+
+
+def test_shielded_env_replaces_unsafe_actions_and_the_grid_holds_the_ego_speed():
+    env = shielded_env(gym.make("deepapps/lane-change-v0"))
+    obs, info = env.reset(seed=catalog.HELD_OUT_SEED_BASE)
+    assert decode(obs)[0] == pytest.approx(info["driving"]["speed"], abs=1e-4)
+    lane = info["driving"]["lane"]
+    for _ in range(3):  # asking for LEFT from the leftmost lane is refused, not attempted
+        obs, _, terminated, _, info = env.step(LEFT)
+        assert not terminated
+    assert info["driving"]["lane"] <= lane and (lane > 0 or info["driving"]["lane"] == 0)
+
+
+def test_bundled_lane_changer_acts_through_its_shield_and_can_drop_it():
+    import deepapps
+
+    policy = deepapps.load("lane-change")
+    bare = deepapps.load("lane-change", "lane-change-dqn-unshielded")
+    assert policy.model_name == "lane-change-dqn" and policy.policy.shield is not None
+    assert bare.policy.shield is None
+    assert policy.policy.shield.settings == ShieldSettings()  # the shield it was trained inside
+    env = gym.make("deepapps/lane-change-v0")
+    obs, info = env.reset(seed=catalog.HELD_OUT_SEED_BASE + 3)
+    policy.reset()
+    reference = Shield()  # the same shield around the bare network, step by step
+    for _ in range(10):
+        action = policy.act(obs)
+        assert action in range(5) and action == reference.filter(obs, bare.act(obs))
+        obs, _, terminated, truncated, info = env.step(action)
+        if terminated or truncated:
+            break
+    assert not info["driving"]["crashed"]
