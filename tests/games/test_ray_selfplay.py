@@ -72,6 +72,32 @@ def _poll(sp):
     return got
 
 
+def test_local_ray_keeps_workers_at_driver_priority_and_quiet(ray_local):
+    """Ray renices its workers to 15 by default, so other processes took most of their core (the
+    old pool ran at the driver's priority); the private instance keeps them at the driver's
+    niceness and turns off metrics and task events. A joined cluster keeps its own settings."""
+    import os
+
+    from deepapps.runtime.cluster import init_kwargs
+
+    @ray_local.remote(num_cpus=1)
+    def niceness() -> int:
+        return os.nice(0)
+
+    assert ray_local.get(niceness.remote()) == os.nice(0)
+    local = init_kwargs(None, 2)["_system_config"]
+    assert local["worker_niceness"] == 0 and local["enable_metrics_collection"] is False
+    assert local["task_events_report_interval_ms"] == 0
+    assert "_system_config" not in init_kwargs("127.0.0.1:6379", None)
+
+
+def test_bench_cpus_used_is_worker_cpu_per_wall_second():
+    from deepapps_games.go.bench import _cpus_used
+
+    runs = [([{"cpu_seconds": 3.0}, {"cpu_seconds": 2.5}], 4.0), ([{"cpu_seconds": 1.5}], 1.0)]
+    assert _cpus_used(runs) == 1.4  # 7 CPU-seconds in 5 wall seconds: 2 workers got 1.4 cores
+
+
 def test_arena_on_ray_equals_one_process(ray_local, tmp_path):
     from deepapps_games.go.arena import run_arena
 

@@ -1,9 +1,10 @@
 """Ray, started here or joined: the one place that starts or connects to a Ray cluster.
 
 By default a command starts a private local Ray inside itself (``num_cpus`` explicit, no
-dashboard, no usage statistics; it needs no network, loopback is enough) and stops it at the
-end. ``--ray-address ADDRESS`` (or the ``RAY_ADDRESS`` environment variable) joins a cluster
-started with ``ray start --head`` instead; an address that does not answer fails within
+dashboard, no usage statistics, workers at the command's own priority, no metrics or task events:
+:data:`LOCAL_SYSTEM_CONFIG`; it needs no network, loopback is enough) and stops it at the end.
+``--ray-address ADDRESS`` (or the ``RAY_ADDRESS`` environment variable) joins a cluster started
+with ``ray start --head`` instead; an address that does not answer fails within
 :data:`CONNECT_TIMEOUT_S` seconds, before anything starts. See docs/scale-out.md.
 Ray is imported only when a session starts (``import deepapps`` stays light).
 """
@@ -22,6 +23,20 @@ ENV_ADDRESS = "RAY_ADDRESS"
 CONNECT_TIMEOUT_S = 3.0
 DEFAULT_GCS_PORT = 6379
 LOCAL_OBJECT_STORE_BYTES = 256 * 1024**2  # plenty for weights and results; /dev/shm is often small
+
+# RayConfig overrides of the private local instance only (names of Ray 2.60's ray_config_def.h; a
+# joined cluster keeps the settings its `ray start` was given, see docs/scale-out.md)
+LOCAL_SYSTEM_CONFIG: dict[str, Any] = {
+    # Ray renices its workers to 15 to keep its daemons responsive; here the workers are the job, and
+    # at nice 15 a worker gets ~3% of a core shared with a nice-0 process, ~70% against a nice-19 one
+    "worker_niceness": 0,
+    # no Prometheus metrics: nothing scrapes a private instance, and recording costs every process CPU
+    "enable_metrics_collection": False,
+    # no per-task state events to the GCS every second (only the dashboard and `ray list tasks` read them)
+    "task_events_report_interval_ms": 0,
+    # no timing statistics of every event-loop handler in the daemons and workers
+    "event_stats": False,
+}
 
 
 def import_ray() -> Any:
@@ -77,6 +92,7 @@ def init_kwargs(address: str | None, num_cpus: int | None) -> dict[str, Any]:
         "include_dashboard": False,
         "_node_ip_address": "127.0.0.1",  # loopback only: works offline and in a network namespace
         "object_store_memory": LOCAL_OBJECT_STORE_BYTES,
+        "_system_config": dict(LOCAL_SYSTEM_CONFIG),
         **common,
     }
 

@@ -290,7 +290,8 @@ def _add_scaling(report: BenchReport, runner, games: int, chunk: int, rounds: in
 
     All three setups start first and warm up (one untimed chunk per worker: process start,
     imports, weights); then, in each of ``rounds`` rounds, they play the same chunks (seeds) of
-    ``chunk`` games one setup after the other, so a change in machine load hits them alike.
+    ``chunk`` games one setup after the other (the order reversed every other round), so a
+    change in machine load hits them alike. ``cpus_used`` says how many cores a setup really got.
     Idle warm workers wait without using CPU. Ray's own start is reported on its own.
     """
     import os
@@ -308,6 +309,7 @@ def _add_scaling(report: BenchReport, runner, games: int, chunk: int, rounds: in
         f"{rounds} rounds x {chunks * chunk} games in chunks of {chunk}, visits {cfg.visits}/{cfg.fast_visits}, "
         f"warm workers, setups interleaved per round; {load}"
     )
+    cpus = {name: _cpus_used(runs) for name, runs in played.items()}
     for w in (1, 2):
         games_h, length = rate[f"ray_{w}"]
         report.add(
@@ -316,6 +318,7 @@ def _add_scaling(report: BenchReport, runner, games: int, chunk: int, rounds: in
             "games/h",
             measured=measured,
             mean_length=length,
+            cpus_used=cpus[f"ray_{w}"],
         )
     per_cpu = {name: _games_per_cpu_hour(runs) for name, runs in played.items()}
     report.add(
@@ -333,6 +336,7 @@ def _add_scaling(report: BenchReport, runner, games: int, chunk: int, rounds: in
         rate["pool_2"][0],
         "games/h",
         measured=f"{measured}; the multiprocessing spawn pool Ray replaced (kept here for this figure)",
+        cpus_used=cpus["pool_2"],
     )
     report.add(
         "ray_overhead_vs_mp_pool_2_workers_pct",
@@ -359,8 +363,9 @@ def _play_setups(net, cfg, chunk: int, chunks: int, rounds: int) -> tuple[dict[s
         try:
             for r in range(rounds):
                 seeds = [chunk_seed(1, r * chunks + k) for k in range(chunks)]
-                for name, setup in setups.items():
-                    played[name].append(setup.timed(seeds))
+                # every other round in reverse order: a load change does not always hit the same setup first
+                for name in list(setups) if r % 2 == 0 else reversed(list(setups)):
+                    played[name].append(setups[name].timed(seeds))
         finally:
             for setup in setups.values():
                 setup.close()
@@ -371,6 +376,13 @@ def _rate(stats: list[dict[str, Any]], seconds: float) -> tuple[float, float]:
     games = sum(s["games"] for s in stats)
     length = sum(s["mean_length"] * s["games"] for s in stats) / max(games, 1)
     return round(games / seconds * 3600, 1), round(length, 1)
+
+
+def _cpus_used(runs: list) -> float:
+    """Worker CPU-seconds per wall-clock second: the cores a setup really got (2 workers on a
+    machine whose other users take one core show about 1.0 here, and no wall-clock speedup)."""
+    cpu = sum(s["cpu_seconds"] for chunk_stats, _ in runs for s in chunk_stats)
+    return round(cpu / max(sum(dt for _, dt in runs), 1e-9), 2)
 
 
 def _games_per_cpu_hour(runs: list) -> float:
