@@ -58,10 +58,15 @@ def setup(device: str = "cpu") -> DistInfo:
     return info
 
 
-def teardown() -> None:
+def teardown(sync: bool = True) -> None:
+    """Leave the process group. ``sync``: all ranks first meet at a barrier, so none closes its
+    connections while a peer still reads from them (gloo then aborts that peer: "terminate called
+    without an active exception"). Pass ``sync=False`` on an error path, where a peer may be gone."""
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
+        if sync:
+            dist.barrier()
         dist.destroy_process_group()
 
 

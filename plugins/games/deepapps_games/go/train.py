@@ -713,7 +713,7 @@ def run_training(
         return summary
     finally:
         if joined_here:
-            distributed.teardown()
+            distributed.teardown(sync=False)  # the success path met at the barrier above; an error must not wait
 
 
 CONFIG_FIELDS = tuple(f for f in TrainConfig.__dataclass_fields__ if f != "init")
