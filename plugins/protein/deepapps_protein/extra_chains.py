@@ -73,17 +73,9 @@ def _decompressed(name: str, raw: bytes) -> tuple[str, str]:
 
 def _segments(atoms, chain_id: str) -> list[tuple[str, np.ndarray]]:
     """(sequence, backbone L x 4 x 3) runs of complete, unbroken residues of one chain."""
-    from .structure_io import BACKBONE, BACKBONE_ALIASES, ONE_LETTER
+    from .structure_io import BACKBONE, ONE_LETTER, backbone_residues
 
-    sel = atoms[(atoms.chain_id == chain_id) & np.isin(atoms.res_name, list(ONE_LETTER))]
-    residues: dict[tuple[int, str], dict[str, np.ndarray]] = {}
-    names: dict[tuple[int, str], str] = {}
-    for atom in sel:
-        key = (int(atom.res_id), str(atom.ins_code))
-        name = BACKBONE_ALIASES.get(str(atom.atom_name), str(atom.atom_name))
-        if name in BACKBONE:
-            residues.setdefault(key, {}).setdefault(name, np.asarray(atom.coord, dtype=np.float64))
-            names[key] = str(atom.res_name)
+    residues, names = backbone_residues(atoms, chain_id)
     runs: list[list[tuple[str, np.ndarray]]] = [[]]
     for key, found in residues.items():
         if len(found) < 4:

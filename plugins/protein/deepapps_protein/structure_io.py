@@ -149,7 +149,9 @@ def _protein_chain_ids(atoms) -> list[str]:
     return ids
 
 
-def _chain_from_atoms(atoms, chain_id: str, path: Path) -> Chain:
+def backbone_residues(atoms, chain_id: str) -> tuple[dict, dict]:
+    """Backbone atoms of one chain's amino-acid residues, in file order: ({(res_id, ins_code):
+    {atom name: xyz}}, {(res_id, ins_code): residue name}); the first copy of an atom is kept."""
     sel = atoms[(atoms.chain_id == chain_id) & np.isin(atoms.res_name, list(ONE_LETTER))]
     residues: dict[tuple[int, str], dict[str, np.ndarray]] = {}
     names: dict[tuple[int, str], str] = {}
@@ -159,6 +161,11 @@ def _chain_from_atoms(atoms, chain_id: str, path: Path) -> Chain:
         if name in BACKBONE:
             residues.setdefault(key, {}).setdefault(name, np.asarray(atom.coord, dtype=np.float64))
             names[key] = str(atom.res_name)
+    return residues, names
+
+
+def _chain_from_atoms(atoms, chain_id: str, path: Path) -> Chain:
+    residues, names = backbone_residues(atoms, chain_id)
     keys = [k for k in residues if "CA" in residues[k]]
     seq = "".join(ONE_LETTER.get(names[k], "X") for k in keys)
     seq = clean_sequence(seq, where=f"input {path.name} chain {chain_id}")
