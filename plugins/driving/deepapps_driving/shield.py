@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .controllers import Policy
+from .envs.lane_change import CELL_X, EGO_ROW, RELATIVE_SCALE, SPEED_OFFSET, SPEED_SCALE
 
 LEFT, IDLE, RIGHT, FASTER, SLOWER = 0, 1, 2, 3, 4
 CAR_LENGTH = 5.0
@@ -50,15 +51,11 @@ class Car:
     @property
     def gap(self) -> float:
         """Smallest bumper-to-bumper distance consistent with the cell it occupies."""
-        from .envs.lane_change import CELL_X
-
         return max(0.0, (abs(self.rows) - 0.5) * CELL_X - CAR_LENGTH)
 
 
 def decode(grid) -> tuple[float, list[Car], np.ndarray]:
     """(ego speed, other cars, on-road flag per lane offset column) from one occupancy grid."""
-    from .envs.lane_change import EGO_ROW, RELATIVE_SCALE, SPEED_OFFSET, SPEED_SCALE
-
     grid = np.asarray(grid, dtype=np.float32)
     c0 = grid.shape[2] // 2
     ego_speed = float(grid[1, EGO_ROW, c0]) * SPEED_SCALE + SPEED_OFFSET
