@@ -66,6 +66,7 @@ def test_cli_eval_json_on_held_out_seeds():
         and report["split"] == f"seeds {catalog.HELD_OUT_SEED_BASE + 4}..{catalog.HELD_OUT_SEED_BASE + 4}"
     )
     assert report["metrics"]["collisions"] == 0 and report["extra"]["episodes"][0]["seed"] == 4
+    assert report["extra"]["episodes"][0]["env_seed"] == catalog.HELD_OUT_SEED_BASE + 4
 
 
 def test_cli_bench():
@@ -123,3 +124,19 @@ def test_policy_file_for_another_task_or_shape(tmp_path):
     policy = NetworkPolicy("lane-keeping", "p", PilotNet(width=0.25), {"output": "identity"})
     with pytest.raises(deepapps.InputError, match="a lane-keeping policy expects"):
         policy.act(np.zeros((3, 64, 64)))
+
+
+def test_cli_trains_a_lane_change_dqn_with_its_recipe_options(tmp_path):
+    out = tmp_path / "lc"
+    args = ["--steps", "250", "--gamma", "0.9", "--n-steps", "2", "--veto-penalty", "0.1", "--reward", "speed"]
+    result = _cli("train", "lane-change", "--out", str(out), "--eval-episodes", "0", *args)
+    assert result.exit_code == 0, result.output
+    card = json.loads((out / "card.json").read_text())
+    training = card["training"]
+    assert training["steps_done"] == 250 and training["gamma"] == 0.9 and training["n_steps"] == 2
+    assert training["veto_penalty"] == 0.1 and training["reward_changes"]["normalize_reward"] is False
+    assert training["shield"]["decel"] == 5.0 and "--reward speed" in card["training_command"]
+    policy = deepapps.load("lane-change", str(out / "model.safetensors"))
+    assert policy.policy.shield is not None and policy.act(gym.make("deepapps/lane-change-v0").reset(seed=0)[0]) in range(5)
+    bad = _cli("train", "lane-change", "--out", str(tmp_path / "bad"), "--reward", "fast")
+    assert bad.exit_code != 0 and "reward" in bad.output

@@ -64,7 +64,7 @@ def test_vetoes_a_lane_change_off_the_road_and_next_to_a_merging_car():
 
 
 def test_brakes_for_a_slow_car_ahead_unless_a_safe_lane_is_free():
-    # 22.5 m to a car 15 m/s slower: the safe gap is 3 + 15 + 15^2 / 14 = 34.1 m
+    # 22.5 m to a car 15 m/s slower: the safe gap is 3 + 15 + 15^2 / 10 = 40.5 m
     slow_lead = [(6, 0, 15.0)]
     no_escape = Shield(ShieldSettings(escape=False))
     assert no_escape.filter(scene(30.0, slow_lead), FASTER) == SLOWER
@@ -77,10 +77,19 @@ def test_brakes_for_a_slow_car_ahead_unless_a_safe_lane_is_free():
 
 
 def test_holds_the_speed_instead_of_closing_in():
-    follow = [(3, 0, 25.0)]  # 7.5 m behind a car at our speed: safe now (3 m), not 5 m/s faster (9.8 m)
+    follow = [(3, 0, 25.0)]  # 7.5 m behind a car at our speed: safe now (3 m), not 5 m/s faster (10.5 m)
     assert Shield().filter(scene(25.0, follow), FASTER) == IDLE
     assert Shield().filter(scene(25.0, follow), IDLE) == IDLE
     assert Shield().filter(scene(25.0), FASTER) == FASTER  # an empty road
+
+
+def test_no_braking_for_a_car_that_pulls_away():
+    no_escape = Shield(ShieldSettings(escape=False))
+    # 2.5 m (read conservatively) to a car 3 m/s faster: below the 3 m margin, but the gap grows
+    assert no_escape.filter(scene(20.0, [(2, 0, 23.0)]), IDLE) == IDLE
+    assert no_escape.filter(scene(20.0, [(2, 0, 23.0)]), FASTER) == IDLE  # speeding up is still checked
+    assert no_escape.filter(scene(20.0, [(2, 0, 19.0)]), IDLE) == SLOWER  # the same gap, closing
+    assert no_escape.filter(scene(20.0, [(1, 0, 23.0)]), IDLE) == SLOWER  # no clear cell between us
 
 
 def test_no_u_turn_in_the_middle_of_a_lane_change():
@@ -119,6 +128,24 @@ def test_shielded_env_replaces_unsafe_actions_and_the_grid_holds_the_ego_speed()
         obs, _, terminated, _, info = env.step(LEFT)
         assert not terminated
     assert info["driving"]["lane"] <= lane and (lane > 0 or info["driving"]["lane"] == 0)
+
+
+def test_veto_penalty_costs_exactly_the_replaced_steps():
+    plain = shielded_env(gym.make("deepapps/lane-change-v0"))
+    penalised = shielded_env(gym.make("deepapps/lane-change-v0"), veto_penalty=0.5)
+    seed = catalog.HELD_OUT_SEED_BASE + 1
+    plain.reset(seed=seed)
+    penalised.reset(seed=seed)
+    vetoes = 0
+    for action in (LEFT, LEFT, LEFT, RIGHT, RIGHT, RIGHT, RIGHT):  # walks off the road both ways
+        _, r0, done0, _, info0 = plain.step(action)
+        _, r1, done1, _, info1 = penalised.step(action)
+        assert info0["shield_veto"] == info1["shield_veto"] and done0 == done1
+        assert r1 == pytest.approx(r0 - 0.5 * info1["shield_veto"])
+        vetoes += info1["shield_veto"]
+        if done0:
+            break
+    assert vetoes >= 1  # three lanes cannot take three moves each way
 
 
 def test_bundled_lane_changer_acts_through_its_shield_and_can_drop_it():

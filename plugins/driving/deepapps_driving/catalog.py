@@ -192,6 +192,15 @@ def bench_options(task: str) -> tuple[Option, ...]:
     )
 
 
+# lane-change training rewards: changes to highway-env's reward configuration (training only; the
+# evaluation does not use the reward). "highway" drops the right-lane bonus, which kept the car in the
+# right lane behind slower traffic; "speed" also pays for speed from 0 m/s and drops the normalisation,
+# whose constant per-step survival bonus made longer-horizon learners slow and cautious.
+LANE_CHANGE_REWARDS = {
+    "highway": {"right_lane_reward": 0.0},
+    "speed": {"right_lane_reward": 0.0, "reward_speed_range": [0.0, 30.0], "normalize_reward": False},
+}
+
 TRAIN_DEFAULTS = {
     LANE_KEEPING: {"steps": 8, "episodes": 20},  # DAgger iterations, expert/learner episodes per iteration
     ADAPTIVE_CRUISE: {"steps": 30_000},
@@ -265,6 +274,27 @@ def train_options(task: str) -> tuple[Option, ...]:
     extra: tuple[Option, ...] = (
         Option("steps", "int", d["steps"], "environment steps of RL training", min=100, max=10_000_000),
     )
+    if task == LANE_CHANGE:
+        extra += (
+            Option("gamma", "float", 0.8, "DQN discount factor (0.8: a horizon of about 5 s)", min=0.0, max=0.999),
+            Option(
+                "veto_penalty",
+                "float",
+                0.0,
+                "training reward taken off each step the safety shield replaces the DQN's action",
+                min=0.0,
+                max=10.0,
+            ),
+            Option("n_steps", "int", 1, "DQN n-step returns (1: plain one-step targets)", min=1, max=20),
+            Option(
+                "reward",
+                "str",
+                "highway",
+                "training reward: highway-env's (normalised, speed counted from 20 m/s, no right-lane "
+                "bonus) or speed (0 to 0.4 for 0 to 30 m/s, -1 for a crash, no bonus for staying alive)",
+                choices=tuple(LANE_CHANGE_REWARDS),
+            ),
+        )
     if task == PARKING:
         extra += (
             Option("algo", "str", "sac", "off-policy learner under HER", choices=("sac", "tqc")),

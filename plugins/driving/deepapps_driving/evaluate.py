@@ -54,7 +54,9 @@ def evaluate_task(
     per_episode = []
     for i in progress(range(n), desc=f"{task} {v.name}", unit="episode"):
         log = run_episode(task, runner.policy, v.name, first + i)
-        per_episode.append({"seed": seed + i, "outcome": log.outcome, "steps": log.steps, **log.metrics()})
+        # "seed" counts from --seed; "env_seed" is what the environment was reset with
+        row = {"seed": seed + i, "env_seed": first + i, "outcome": log.outcome, "steps": log.steps}
+        per_episode.append({**row, **log.metrics()})
     summary = aggregate(task, per_episode)
     return EvalReport(
         task=task,

@@ -15,7 +15,6 @@ import numpy as np
 from . import catalog
 
 WINDOW = 20  # episodes in the rolling means of the learning curve
-LANE_CHANGE_TRAIN_REWARD = {"right_lane_reward": 0.0}
 # parking networks: smaller than rl-baselines3-zoo's 3x512 so that a CPU-bound budget buys more steps
 PARKING_NET = (128, 128)
 
@@ -111,22 +110,35 @@ def train_cruise(steps: int, seed: int, device: str, log, deadline: float | None
     }
 
 
-def train_lane_change(steps: int, seed: int, device: str, log, deadline: float | None):
+def train_lane_change(
+    steps: int,
+    seed: int,
+    device: str,
+    log,
+    deadline: float | None,
+    gamma: float = 0.8,
+    n_steps: int = 1,
+    veto_penalty: float = 0.0,
+    reward: str = "highway",
+):
+    from functools import partial
+
     from stable_baselines3 import DQN
 
     from .shield import Shield, shielded_env
 
-    # trained inside the safety shield it is deployed with: the shield is part of its environment
-    env = _env(catalog.LANE_CHANGE, None, seed, wrapper=shielded_env)
-    # training reward only: highway-env's without its right-lane bonus, which kept the car in the
-    # right lane behind slower traffic (the evaluation does not use the reward)
-    env.unwrapped.config.update(LANE_CHANGE_TRAIN_REWARD)
+    # trained inside the safety shield it is deployed with: the shield is part of its environment;
+    # a veto penalty teaches the network to need the shield less (it keeps acting inside it)
+    env = _env(catalog.LANE_CHANGE, None, seed, wrapper=partial(shielded_env, veto_penalty=veto_penalty))
+    changes = catalog.LANE_CHANGE_REWARDS[reward]  # see there: training reward only
+    env.unwrapped.config.update(changes)
     hyper = {
         "learning_rate": 5e-4,
         "buffer_size": 15_000,
         "learning_starts": 200,
         "batch_size": 32,
-        "gamma": 0.8,
+        "gamma": gamma,
+        "n_steps": n_steps,
         "train_freq": 1,
         "gradient_steps": 1,
         "target_update_interval": 50,
@@ -139,7 +151,9 @@ def train_lane_change(steps: int, seed: int, device: str, log, deadline: float |
     return model, {
         "algo": "DQN inside the TTC shield",
         "shield": Shield().describe(),
-        "reward_changes": LANE_CHANGE_TRAIN_REWARD,
+        "reward": reward,
+        "reward_changes": changes,
+        "veto_penalty": veto_penalty,
         "net_arch": [256, 256],
         **hyper,
     }

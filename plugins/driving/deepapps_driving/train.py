@@ -271,12 +271,39 @@ def train_adaptive_cruise(
 
 
 def train_lane_change(
-    model, dataset, out_dir, device, precision, seed, minutes, eval_episodes, steps
+    model,
+    dataset,
+    out_dir,
+    device,
+    precision,
+    seed,
+    minutes,
+    eval_episodes,
+    steps,
+    gamma,
+    n_steps,
+    veto_penalty,
+    reward,
 ) -> dict:
-    """DQN (sb3) on highway-fast-v0 with the occupancy-grid observation."""
-    from .rl import train_lane_change as learn
+    """DQN (sb3) on highway-fast-v0 with the occupancy-grid observation, inside the safety shield."""
+    from .rl import train_lane_change
 
-    options = {"seed": seed, "minutes": minutes, "eval_episodes": eval_episodes, "steps": steps}
+    options = {
+        "seed": seed,
+        "minutes": minutes,
+        "eval_episodes": eval_episodes,
+        "steps": steps,
+        "gamma": gamma,
+        "veto_penalty": veto_penalty,
+        "n_steps": n_steps,
+        "reward": reward,
+    }
+
+    def learn(steps_, seed_, device_, log, deadline):
+        return train_lane_change(
+            steps_, seed_, device_, log, deadline, gamma, n_steps, veto_penalty, reward
+        )
+
     return _rl(
         catalog.LANE_CHANGE,
         model,
@@ -290,7 +317,7 @@ def train_lane_change(
         "meta-actions, inside a constant-velocity time-to-collision safety shield that reads the same grid "
         "(vetoes unsafe lane changes and speed-ups, brakes for a close car ahead); trained inside the shield.",
         data="episodes of deepapps/lane-change-v0 (highway-fast-v0 with set speeds 0-30 m/s) on training "
-        "seeds; highway-env's reward without its right-lane bonus",
+        f"seeds; training reward {reward!r}: {catalog.LANE_CHANGE_REWARDS[reward]} applied to highway-env's",
         limitations="Meta-actions only; its safety comes mostly from the shield (see lane-change-dqn-unshielded); "
         "trained for a short budget on a shared CPU.",
     )
