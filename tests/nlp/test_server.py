@@ -349,6 +349,26 @@ def test_main_thread_executor_runs_jobs_on_the_calling_thread():
         ex.submit(lambda: None)
 
 
+def test_ctrl_c_during_a_job_stops_the_main_thread_executor():
+    """A Ctrl-C that lands while a job runs leaves run() (the server stops) and fails that job's
+    request; it used to be handed to the request as its error and the server kept running."""
+    from deepapps_nlp.server import MainThreadExecutor
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    ex = MainThreadExecutor()
+    job = ex.submit(interrupted)
+    after = ex.submit(lambda: 1)
+    with pytest.raises(KeyboardInterrupt):
+        ex.run(keep_going=lambda: True)  # without the fix this never returns
+    with pytest.raises(RuntimeError, match="shutting down"):
+        job.result(timeout=1)
+    assert not after.done()  # left for shutdown() to cancel
+    ex.shutdown()
+    assert after.cancelled()
+
+
 def test_serve_decodes_on_the_main_thread_and_reports_a_busy_port(tiny_model_dir, monkeypatch):
     from deepapps import DeepAppsError
     from deepapps_nlp import Chat

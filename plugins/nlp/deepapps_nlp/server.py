@@ -144,6 +144,11 @@ class MainThreadExecutor(Executor):
                 continue
             try:
                 result = fn(*args, **kwargs)
+            except (KeyboardInterrupt, SystemExit):
+                # Ctrl-C during a job stops the server: the request gets an error, and the
+                # interrupt goes on to serve() (swallowed here, it left the server running forever)
+                future.set_exception(RuntimeError("the server is shutting down"))
+                raise
             except BaseException as exc:  # noqa: BLE001 - handed to the awaiting request
                 future.set_exception(exc)
             else:  # outside the try: a Ctrl-C landing here must not touch the finished future
