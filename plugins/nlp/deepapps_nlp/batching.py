@@ -452,7 +452,7 @@ class ContinuousBatcher(Executor):
             if kind == "join":
                 self._waiting.append(value)
             elif kind == "job":
-                _run_job(*value)
+                run_job(*value)
 
     def _admit(self) -> None:
         """Prefill waiting requests (alone, in arrival order) into free slots; they join the batch."""
@@ -542,14 +542,20 @@ class ContinuousBatcher(Executor):
         self._batch.rebuild([])
 
 
-def _run_job(future: Future, fn: Callable, args: tuple, kwargs: dict) -> None:
+def run_job(future: Future, fn: Callable, args: tuple, kwargs: dict) -> None:
+    """Run one submitted job on this thread and settle its future. A Ctrl-C (or SystemExit) while
+    it runs fails the job with "shutting down" and is raised on, so that the loop calling this (the
+    server's main thread) stops instead of handing the interrupt to a request and running on."""
     if not future.set_running_or_notify_cancel():
         return
     try:
         result = fn(*args, **kwargs)
+    except (KeyboardInterrupt, SystemExit):
+        future.set_exception(RuntimeError("the server is shutting down"))
+        raise
     except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the future
         future.set_exception(exc)
-    else:
+    else:  # outside the try: a Ctrl-C landing here must not touch the finished future
         future.set_result(result)
 
 

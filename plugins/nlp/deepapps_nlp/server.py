@@ -55,6 +55,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from deepapps import InputError
 
+from .batching import run_job
 from .chat import Chat, ChatResult, ChatStream
 
 log = logging.getLogger(__name__)
@@ -137,22 +138,10 @@ class MainThreadExecutor(Executor):
         """Run jobs until ``keep_going()`` turns false (checked at least every 0.2 s)."""
         while keep_going():
             try:
-                future, fn, args, kwargs = self._jobs.get(timeout=0.2)
+                job = self._jobs.get(timeout=0.2)
             except queue.Empty:
                 continue
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                result = fn(*args, **kwargs)
-            except (KeyboardInterrupt, SystemExit):
-                # Ctrl-C during a job stops the server: the request gets an error, and the
-                # interrupt goes on to serve() (swallowed here, it left the server running forever)
-                future.set_exception(RuntimeError("the server is shutting down"))
-                raise
-            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting request
-                future.set_exception(exc)
-            else:  # outside the try: a Ctrl-C landing here must not touch the finished future
-                future.set_result(result)
+            run_job(*job)  # a Ctrl-C during the job is raised on to serve(), which stops
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self._closed = True
