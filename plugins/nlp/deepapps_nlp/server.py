@@ -946,9 +946,11 @@ def serve(
     insecure: bool = False,
     log_level: str = "info",
     parallel: int = 1,
+    stop: threading.Event | None = None,
 ) -> None:
-    """Run the server until interrupted: HTTP on a background thread, preparing and decoding
-    on this thread (with ``parallel`` > 1: the continuous batcher's loop runs here)."""
+    """Run the server until interrupted (Ctrl-C) or until ``stop`` is set (from another thread):
+    HTTP on a background thread, preparing and decoding on this thread (with ``parallel`` > 1:
+    the continuous batcher's loop runs here)."""
     import uvicorn
 
     api_key = resolve_api_key(api_key)
@@ -971,7 +973,7 @@ def serve(
     http = threading.Thread(target=run_http, name="deepapps-http", daemon=True)
     http.start()
     try:
-        main_loop(keep_going=http.is_alive)
+        main_loop(keep_going=lambda: http.is_alive() and not (stop is not None and stop.is_set()))
     except KeyboardInterrupt:
         pass
     finally:
