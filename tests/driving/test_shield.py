@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 from deepapps_driving import catalog
-from deepapps_driving.envs.lane_change import EGO_ROW, RELATIVE_SCALE, SPEED_OFFSET, SPEED_SCALE
+from deepapps_driving.envs.lane_change import (
+    EGO_ROW,
+    RELATIVE_SCALE,
+    SPEED_OFFSET,
+    SPEED_SCALE,
+    TARGET_SPEEDS,
+)
 from deepapps_driving.shield import (
     FASTER,
     IDLE,
@@ -81,6 +87,22 @@ def test_holds_the_speed_instead_of_closing_in():
     assert Shield().filter(scene(25.0, follow), FASTER) == IDLE
     assert Shield().filter(scene(25.0, follow), IDLE) == IDLE
     assert Shield().filter(scene(25.0), FASTER) == FASTER  # an empty road
+
+
+def test_one_slower_sheds_what_the_shield_assumes():
+    """The shield's 5 m/s^2: one SLOWER from 30 m/s sheds 4-5 m/s in its one-second step."""
+    env = gym.make("deepapps/lane-change-v0")
+    _, info = env.reset(seed=catalog.HELD_OUT_SEED_BASE)
+    for action in (FASTER, IDLE):  # 25 -> about 30 m/s
+        _, _, terminated, _, info = env.step(action)
+        assert not terminated
+    before = info["driving"]["speed"]
+    _, _, terminated, _, info = env.step(SLOWER)
+    drop = before - info["driving"]["speed"]
+    assert before > 29.5 and not terminated and 4.0 <= drop <= 5.0
+    assert ShieldSettings().decel == 5.0
+    top = max(TARGET_SPEEDS)  # the "speed" training reward reaches its top at the top set speed
+    assert catalog.LANE_CHANGE_REWARDS["speed"]["reward_speed_range"] == [0.0, top]
 
 
 def test_no_braking_for_a_car_that_pulls_away():

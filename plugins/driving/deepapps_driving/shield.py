@@ -100,14 +100,15 @@ class Shield:
         return action
 
     @staticmethod
-    def pulling_away(cars: list[Car]) -> bool:
+    def lead(cars: list[Car], lane: int) -> Car | None:
+        """The nearest car ahead in ``lane`` (lanes to the right of the ego car), if any."""
+        return min((c for c in cars if c.lanes == lane and c.rows > 0), key=lambda c: c.rows, default=None)
+
+    def pulling_away(self, cars: list[Car]) -> bool:
         """Is the nearest car ahead in the ego lane at least one cell clear and faster than us?
         Then the gap only grows: keeping the set speed is safe, braking further only loses speed."""
-        ahead = [c for c in cars if c.lanes == 0 and c.rows > 0]
-        if not ahead:
-            return False
-        lead = min(ahead, key=lambda c: c.rows)
-        return lead.rows >= 2 and lead.relative_speed > 0.0
+        lead = self.lead(cars, 0)
+        return lead is not None and lead.rows >= 2 and lead.relative_speed > 0.0
 
     def escape_lane(self, speed: float, cars: list[Car], on_road: np.ndarray) -> int:
         """A safe lane change whose lane ahead is safe at the current speed, else SLOWER."""
@@ -124,11 +125,8 @@ class Shield:
 
     def ahead_safe(self, speed: float, cars: list[Car], lane: int, speed_up: float) -> bool:
         """Is the nearest car ahead in ``lane`` far enough at the ego speed (plus ``speed_up``)?"""
-        ahead = [c for c in cars if c.lanes == lane and c.rows > 0]
-        if not ahead:
-            return True
-        lead = min(ahead, key=lambda c: c.rows)
-        return lead.gap >= self.safe_gap(speed + speed_up, speed_up - lead.relative_speed)
+        lead = self.lead(cars, lane)
+        return lead is None or lead.gap >= self.safe_gap(speed + speed_up, speed_up - lead.relative_speed)
 
     def behind_safe(self, cars: list[Car], lane: int) -> bool:
         """Would the nearest car behind in ``lane`` have room to slow down for us?"""
