@@ -114,6 +114,30 @@ def test_no_braking_for_a_car_that_pulls_away():
     assert no_escape.filter(scene(20.0, [(1, 0, 23.0)]), IDLE) == SLOWER  # no clear cell between us
 
 
+def test_ranked_shield_takes_the_best_allowed_action_of_the_ranking():
+    follow = scene(25.0, [(3, 0, 25.0)])  # FASTER would close in; both lanes beside are free
+    ranking = [FASTER, RIGHT, IDLE, LEFT, SLOWER]
+    assert Shield().allowed(follow) == {LEFT, IDLE, RIGHT, SLOWER}
+    assert Shield().filter(follow, FASTER, ranking=ranking) == IDLE  # nearest: the ranking is ignored
+    ranked = Shield(ShieldSettings(ranked=True))
+    assert ranked.filter(follow, FASTER, ranking=ranking) == RIGHT  # the network's second choice
+    assert ranked.filter(follow, LEFT, ranking=[LEFT, IDLE]) == IDLE  # no U-turn: LEFT is not allowed now
+    assert ranked.filter(follow, FASTER) == IDLE  # without a ranking it is the nearest-action shield
+    boxed_in = scene(30.0, [(6, 0, 15.0), (0, -1, 30.0), (0, 1, 30.0)])
+    assert ranked.allowed(boxed_in) == {SLOWER}
+    assert ranked.filter(boxed_in, FASTER, ranking=[FASTER, IDLE, LEFT, RIGHT, SLOWER]) == SLOWER
+
+
+def test_follower_margin_lets_the_ego_car_cut_in_ahead_of_a_car_that_is_not_faster():
+    # a car two cells back in the left lane: at least 2.5 m between bumpers
+    relaxed_shield = Shield(ShieldSettings(follower_margin=2.0))
+    for speed, strict, relaxed in ((25.0, IDLE, LEFT), (20.0, IDLE, LEFT), (27.0, IDLE, IDLE)):
+        grid = scene(25.0, [(-2, -1, speed)])
+        assert Shield().filter(grid, LEFT) == strict  # the 3 m margin: never
+        assert relaxed_shield.filter(grid, LEFT) == relaxed  # 2 m: unless it closes in
+    assert relaxed_shield.filter(scene(25.0, [(-1, -1, 20.0)]), LEFT) == IDLE  # one cell back: never
+
+
 def test_no_u_turn_in_the_middle_of_a_lane_change():
     shield = Shield()
     assert shield.filter(scene(25.0), LEFT) == LEFT
@@ -170,6 +194,16 @@ def test_veto_penalty_costs_exactly_the_replaced_steps():
     assert vetoes >= 1  # three lanes cannot take three moves each way
 
 
+def q_values(network_policy, obs) -> np.ndarray:
+    import torch
+
+    from deepapps_driving.policies import flatten_obs
+
+    with torch.inference_mode():
+        x = torch.as_tensor(flatten_obs(obs, "lane-change")).unsqueeze(0)
+        return network_policy.network(x)[0].numpy()
+
+
 def test_bundled_lane_changer_acts_through_its_shield_and_can_drop_it():
     import deepapps
 
@@ -177,14 +211,18 @@ def test_bundled_lane_changer_acts_through_its_shield_and_can_drop_it():
     bare = deepapps.load("lane-change", "lane-change-dqn-unshielded")
     assert policy.model_name == "lane-change-dqn" and policy.policy.shield is not None
     assert bare.policy.shield is None
-    assert policy.policy.shield.settings == ShieldSettings()  # the shield it was trained inside
+    # trained inside the default shield; it acts in one that takes the best allowed action by Q-value
+    # and lets it cut in ahead of a car two cells back that is not faster (docs/driving.md)
+    assert policy.policy.shield.settings == ShieldSettings(ranked=True, follower_margin=2.0)
     env = gym.make("deepapps/lane-change-v0")
     obs, info = env.reset(seed=catalog.HELD_OUT_SEED_BASE + 3)
     policy.reset()
-    reference = Shield()  # the same shield around the bare network, step by step
+    reference = Shield(ShieldSettings(ranked=True, follower_margin=2.0))  # around the bare network
     for _ in range(10):
+        q = q_values(bare.policy, obs)
+        expected = reference.filter(obs, int(np.argmax(q)), ranking=np.argsort(-q, kind="stable"))
         action = policy.act(obs)
-        assert action in range(5) and action == reference.filter(obs, bare.act(obs))
+        assert action in range(5) and action == expected and bare.act(obs) == int(np.argmax(q))
         obs, _, terminated, truncated, info = env.step(action)
         if terminated or truncated:
             break

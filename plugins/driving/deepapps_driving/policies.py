@@ -130,7 +130,9 @@ class NetworkPolicy(Policy):
             return self._rate_limited(obs, float(out[0]))
         if decode == "argmax":
             action = int(np.argmax(out))
-            return self.shield.filter(obs, action) if self.shield is not None else action
+            if self.shield is None:
+                return action
+            return self.shield.filter(obs, action, ranking=np.argsort(-out, kind="stable"))
         if decode == "tanh":
             return np.tanh(out).astype(np.float32)
         return np.clip(out, -1.0, 1.0).astype(np.float32)

@@ -19,7 +19,8 @@ conservatively from the 5 m cells (the nearest end of the cell, minus a car leng
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -42,8 +43,14 @@ class ShieldSettings:
     # trained before this measurement store 7.0
     decel: float = 5.0
     follower_decel: float = 3.0  # what we may ask of a car behind us in the target lane
+    # gap kept to a car behind in the target lane at zero closing speed; 2.5 lets the ego car change
+    # in front of a car two cells back that is not faster (files before this option store nothing: 3.0)
+    follower_margin: float = 3.0
     speed_step: float = 5.0  # one FASTER adds this much to the set speed
     escape: bool = True  # when the car ahead is too close, move to a safe, clearer lane before braking
+    # with the network's ranking of the actions: take the allowed action it ranks highest instead of
+    # the allowed action nearest its first choice (files written before this option store no value)
+    ranked: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,10 +88,33 @@ class Shield:
     def reset(self) -> None:
         self.last = IDLE
 
-    def filter(self, grid, action: int) -> int:
-        """The safe action closest to ``action`` for this grid (remembered for the next step)."""
-        self.last = self._choose(grid, action)
+    def filter(self, grid, action: int, ranking=None) -> int:
+        """The safe action closest to ``action`` for this grid (remembered for the next step).
+
+        With ``ranking`` (every action, best first, e.g. by Q-value) and ``ranked`` settings: the
+        first ranked action the shield allows, so a vetoed first choice falls to the policy's second.
+        """
+        if self.settings.ranked and ranking is not None:
+            allowed = self.allowed(grid)
+            self.last = next((int(a) for a in ranking if int(a) in allowed), self._choose(grid, action))
+        else:
+            self.last = self._choose(grid, action)
         return self.last
+
+    def allowed(self, grid) -> set[int]:
+        """Every action the shield lets through unchanged in this grid: a safe lane change, keeping
+        the speed when the car ahead is far enough or pulling away, speeding up when the gap allows
+        that too, and braking."""
+        speed, cars, on_road = decode(grid)
+        allowed = {SLOWER}
+        for side, action in ((-1, LEFT), (1, RIGHT)):
+            if {action, self.last} != {LEFT, RIGHT} and self.lane_change_safe(speed, cars, on_road, side):
+                allowed.add(action)
+        if self.ahead_safe(speed, cars, 0, 0.0) or self.pulling_away(cars):
+            allowed.add(IDLE)
+            if self.ahead_safe(speed, cars, 0, self.settings.speed_step):
+                allowed.add(FASTER)
+        return allowed
 
     def _choose(self, grid, action: int) -> int:
         speed, cars, on_road = decode(grid)
@@ -136,7 +166,7 @@ class Shield:
         follower = max(behind, key=lambda c: c.rows)
         s = self.settings
         closing = max(follower.relative_speed, 0.0)
-        need = s.margin + s.reaction * closing + closing**2 / (2 * s.follower_decel)
+        need = s.follower_margin + s.reaction * closing + closing**2 / (2 * s.follower_decel)
         return follower.gap >= need
 
     def lane_change_safe(self, speed: float, cars: list[Car], on_road: np.ndarray, side: int) -> bool:
@@ -156,6 +186,52 @@ class Shield:
     @classmethod
     def from_arch(cls, described: dict) -> Shield:
         return cls(ShieldSettings(**{k: v for k, v in described.items() if k != "kind"}))
+
+
+def parse_settings(pairs: list[str]) -> dict:
+    """``["ranked=true", "follower_margin=2"]`` -> typed ShieldSettings changes (one-line errors)."""
+    from deepapps import InputError
+
+    types = {f.name: type(f.default) for f in fields(ShieldSettings)}
+    changes = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or key not in types:
+            raise InputError(
+                f"shield setting {pair!r}: expected KEY=VALUE with KEY one of {', '.join(types)}"
+            )
+        if types[key] is bool:
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise InputError(f"shield setting {key} takes true or false, got {value!r}")
+            changes[key] = value.lower() in ("true", "1")
+        else:
+            try:
+                changes[key] = types[key](value)
+            except ValueError:
+                raise InputError(f"shield setting {key} takes a number, got {value!r}") from None
+    return changes
+
+
+def reshield(policy, changes: dict) -> None:
+    """Give a loaded shielded policy (``load_policy``) a shield with ``changes`` to its settings."""
+    from deepapps import InputError
+
+    if getattr(policy, "shield", None) is None:
+        raise InputError(f"policy {policy.name} acts without a shield: nothing to change")
+    policy.shield = Shield(replace(policy.shield.settings, **changes))
+    policy.arch = {**policy.arch, "shield": policy.shield.describe()}
+
+
+def save_reshielded(src: str | Path, out: str | Path, changes: dict) -> Path:
+    """Copy the lane-change policy file ``src`` to ``out`` with ``changes`` to its shield settings:
+    the same weights and metadata, a different shield."""
+    from .policies import load_policy, save_policy
+
+    policy = load_policy(src, "lane-change")
+    reshield(policy, changes)
+    meta = policy.metadata
+    extra = {k: v for k, v in meta.items() if k not in ("format", "task", "obs_shape", "arch")}
+    return save_policy(out, "lane-change", policy.network, policy.arch, extra)
 
 
 class ShieldedPolicy(Policy):
