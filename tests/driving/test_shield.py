@@ -214,6 +214,8 @@ def test_bundled_lane_changer_acts_through_its_shield_and_can_drop_it():
     # trained inside the default shield; it acts in one that takes the best allowed action by Q-value
     # and lets it cut in ahead of a car two cells back that is not faster (docs/driving.md)
     assert policy.policy.shield.settings == ShieldSettings(ranked=True, follower_margin=2.0)
+    rule = deepapps.load("lane-change", "lane-change-rule-shield")  # the same shield around the rule
+    assert rule.policy.shield.settings == policy.policy.shield.settings
     env = gym.make("deepapps/lane-change-v0")
     obs, info = env.reset(seed=catalog.HELD_OUT_SEED_BASE + 3)
     policy.reset()

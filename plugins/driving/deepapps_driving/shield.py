@@ -256,24 +256,34 @@ class ShieldedPolicy(Policy):
         return action
 
 
+def bundled_dqn_path() -> Path:
+    """The bundled lane-change DQN's policy file."""
+    from . import catalog
+
+    info = catalog.info(catalog.LANE_CHANGE)
+    return Path(__file__).parent / "models" / f"{info.learned}.safetensors"
+
+
 def shielded_rule() -> ShieldedPolicy:
-    """The rule-based lane changer inside the shield (builtin ``lane-change-rule-shield``)."""
+    """The rule-based lane changer inside the shield the bundled DQN acts with (builtin
+    ``lane-change-rule-shield``); the rule ranks no actions, so a vetoed one becomes the nearest."""
+    from deepapps.runtime.checkpoint import read_metadata
+
     from .controllers import LaneChangeRule
 
-    return ShieldedPolicy(LaneChangeRule(), name="lane-change-rule-shield")
+    shield = Shield.from_arch(read_metadata(bundled_dqn_path())["arch"]["shield"])
+    return ShieldedPolicy(LaneChangeRule(), shield, name="lane-change-rule-shield")
 
 
 def unshielded_dqn():
     """The bundled lane-change DQN without the shield its file names (builtin
     ``lane-change-dqn-unshielded``): what the network alone does."""
-    from pathlib import Path
-
     from . import catalog
     from .policies import load_policy
 
-    info = catalog.info(catalog.LANE_CHANGE)
-    path = Path(__file__).parent / "models" / f"{info.learned}.safetensors"
-    return load_policy(path, catalog.LANE_CHANGE, name="lane-change-dqn-unshielded", shielded=False)
+    return load_policy(
+        bundled_dqn_path(), catalog.LANE_CHANGE, name="lane-change-dqn-unshielded", shielded=False
+    )
 
 
 def shielded_env(env, shield: Shield | None = None, veto_penalty: float = 0.0):
