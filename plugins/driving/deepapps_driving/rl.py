@@ -116,11 +116,13 @@ def train_lane_change(
     device: str,
     log,
     deadline: float | None,
-    gamma: float = 0.8,
-    n_steps: int = 1,
-    veto_penalty: float = 0.0,
-    reward: str = "highway",
+    gamma: float,
+    n_steps: int,
+    veto_penalty: float,
+    reward: str,
 ):
+    """DQN inside the safety shield; the recipe options come from ``deepapps train`` (their
+    defaults are declared once, in ``catalog.train_options``)."""
     from functools import partial
 
     from stable_baselines3 import DQN

@@ -94,11 +94,11 @@ class Shield:
         With ``ranking`` (every action, best first, e.g. by Q-value) and ``ranked`` settings: the
         first ranked action the shield allows, so a vetoed first choice falls to the policy's second.
         """
+        allowed = self.allowed(grid)
+        nearest = self.nearest(action, allowed)
         if self.settings.ranked and ranking is not None:
-            allowed = self.allowed(grid)
-            self.last = next((int(a) for a in ranking if int(a) in allowed), self._choose(grid, action))
-        else:
-            self.last = self._choose(grid, action)
+            nearest = next((int(a) for a in ranking if int(a) in allowed), nearest)
+        self.last = nearest
         return self.last
 
     def allowed(self, grid) -> set[int]:
@@ -116,16 +116,16 @@ class Shield:
                 allowed.add(FASTER)
         return allowed
 
-    def _choose(self, grid, action: int) -> int:
-        speed, cars, on_road = decode(grid)
-        if action in (LEFT, RIGHT):
-            reverses = {action, self.last} == {LEFT, RIGHT}
-            if not reverses and self.lane_change_safe(speed, cars, on_road, -1 if action == LEFT else 1):
-                return action
-            action = IDLE
-        if not self.ahead_safe(speed, cars, 0, 0.0) and not self.pulling_away(cars):
-            return self.escape_lane(speed, cars, on_road) if self.settings.escape else SLOWER
-        if action == FASTER and not self.ahead_safe(speed, cars, 0, self.settings.speed_step):
+    def nearest(self, action: int, allowed: set[int]) -> int:
+        """The allowed action nearest ``action``: an allowed lane change stands; when keeping the
+        speed is unsafe, a safe lane change (left first, with ``escape``) comes before braking; a
+        vetoed lane change or FASTER keeps the speed."""
+        if action in (LEFT, RIGHT) and action in allowed:
+            return action
+        if IDLE not in allowed:
+            escapes = (LEFT, RIGHT) if self.settings.escape else ()
+            return next((a for a in escapes if a in allowed), SLOWER)
+        if action in (LEFT, RIGHT) or (action == FASTER and FASTER not in allowed):
             return IDLE
         return action
 
@@ -139,14 +139,6 @@ class Shield:
         Then the gap only grows: keeping the set speed is safe, braking further only loses speed."""
         lead = self.lead(cars, 0)
         return lead is not None and lead.rows >= 2 and lead.relative_speed > 0.0
-
-    def escape_lane(self, speed: float, cars: list[Car], on_road: np.ndarray) -> int:
-        """A safe lane change whose lane ahead is safe at the current speed, else SLOWER."""
-        for side, action in ((-1, LEFT), (1, RIGHT)):
-            reverses = {action, self.last} == {LEFT, RIGHT}
-            if not reverses and self.lane_change_safe(speed, cars, on_road, side):
-                return action
-        return SLOWER
 
     def safe_gap(self, speed: float, closing: float) -> float:
         s = self.settings
