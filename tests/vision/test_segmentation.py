@@ -104,6 +104,66 @@ def test_architecture_is_read_back_from_weights():
         arch_from_state_dict({"conv.weight": torch.zeros(1)})
 
 
+# --- mask refinement (guided filter) ----------------------------------------------------------------------
+def test_box_mean_matches_a_direct_window_average():
+    import torch
+
+    from deepapps_vision.segmentation.refine import box_mean
+
+    x = torch.rand(2, 9, 11)
+    got = box_mean(x, 2)
+    for i, j in [(0, 0), (4, 5), (8, 10), (1, 9)]:
+        window = x[:, max(0, i - 2) : i + 3, max(0, j - 2) : j + 3]
+        assert torch.allclose(got[:, i, j], window.mean((-1, -2)), atol=1e-5)
+
+
+def test_guided_refinement_snaps_a_coarse_mask_to_the_image_edges():
+    """A blurred mask shifted 3 px off a red square follows the square's edges after the filter."""
+    import torch
+
+    from deepapps_vision.segmentation.refine import Guide, Refinement, refine_masks
+
+    rng = np.random.default_rng(1)
+    img = (rng.random((96, 128, 3)) * 40 + 100).astype(np.uint8)
+    img[30:70, 40:90] = (220, 30, 30)
+    truth = np.zeros((96, 128), bool)
+    truth[30:70, 40:90] = True
+    coarse = np.full((96, 128), -4.0, np.float32)
+    coarse[33:73, 43:93] = 4.0
+    coarse = torch.nn.functional.avg_pool2d(torch.from_numpy(coarse)[None], 7, 1, 3)[0]
+    before = mask_iou(coarse.numpy() > 0, truth)
+    for max_side in (640, 64):  # full size, and coefficients at a smaller size (the fast guided filter)
+        guide = Guide(img, Refinement("guided", radius=2.0, eps=1e-3, max_side=max_side), logit_side=32)
+        after = mask_iou(refine_masks(coarse[None], guide)[0].numpy(), truth)
+        assert before < 0.85 and after > 0.95, (max_side, before, after)
+
+
+def test_refinement_defaults_follow_the_model_and_options(tiny_sam, image):
+    import torch
+
+    from deepapps_vision.segmentation.runner import refinement_for
+
+    assert refinement_for(VIT_B, {}).method == "none"  # official SAM as published
+    small = refinement_for(SAM_TEST, {})
+    assert small.method == "guided" and small.radius > 0
+    assert refinement_for(SAM_TEST, {"refine": {"eps": 0.5}}).eps == 0.5
+    assert refinement_for(SAM_TEST, {}, method="none", radius=None, eps=None).method == "none"
+    plain = deepapps.load("segmentation", tiny_sam["safetensors"], device="cpu", cache=False, refine="none")
+    refined = deepapps.load(
+        "segmentation", tiny_sam["safetensors"], device="cpu", cache=False, refine_eps=0.01
+    )
+    assert not plain.refinement.active and refined.refinement.eps == 0.01
+    for r in (plain, refined):
+        r.set_image(image)
+    masks, _, logits = plain.predict(box=[15, 5, 50, 35])
+    full = plain.sam.postprocess_masks(torch.from_numpy(logits)[None], plain.predictor.input_size, (48, 64))
+    assert np.array_equal(masks[0], full[0, 0].numpy() > 0)  # none: exactly SAM's thresholded mask
+    masks_r, _, logits_r = refined.predict(box=[15, 5, 50, 35])
+    assert masks_r.shape == masks.shape and np.allclose(logits_r, logits)  # logits stay the model's own
+    with pytest.raises(Exception, match="refine"):
+        deepapps.load("segmentation", tiny_sam["safetensors"], device="cpu", cache=False, refine="crf")
+
+
 # --- the API on a tiny random SAM --------------------------------------------------------------------------
 def test_predict_shapes_and_result(runner, image):
     assert runner.set_image(image) is False

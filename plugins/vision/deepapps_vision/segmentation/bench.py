@@ -36,7 +36,7 @@ FIGURES = {  # name -> (unit, what was timed)
     "set_image_cached_ms": ("ms/image", "set_image on the same image again: a cache hit"),
     "decoder_ms_per_click": (
         "ms/click",
-        "predict(1 point) on the cached embedding, mask upsampled to the image",
+        "predict(1 point) on the cached embedding, mask upsampled to the image (and refined, when on)",
     ),
     "decoder_ms_per_click_multimask": ("ms/click", "the same with three candidate masks"),
     "decoder_ms_per_box": ("ms/box", "predict(box) on the cached embedding"),
@@ -64,11 +64,25 @@ def _prompt_timings(runner: Any, image: np.ndarray, repeats: int) -> dict[str, f
     )
     timings["decoder_ms_per_box"] = _median_ms(lambda i: runner.predict(box=box), repeats)
     timings["decoder_core_ms_per_click"] = _median_ms(lambda i: _decoder_only(runner, w / 2, h / 2), repeats)
+    if runner.refinement.active:  # the refinement's per-image half, built on the first click of an image
+        from .refine import Guide
+
+        timings["refine_setup_ms_per_image"] = _median_ms(
+            lambda i: Guide(image, runner.refinement, runner.arch.low_res), repeats
+        )
     return timings
 
 
 def bench(
-    model: ModelRef, device: str, precision: str, repeats: int, image_size: int, everything: bool
+    model: ModelRef,
+    device: str,
+    precision: str,
+    repeats: int,
+    image_size: int,
+    everything: bool,
+    refine: str | None,
+    refine_radius: float | None,
+    refine_eps: float | None,
 ) -> BenchReport:
     """Median milliseconds of: the image encoder, a cache hit, one click, one box, and segment-everything."""
     import torch
@@ -78,7 +92,10 @@ def bench(
 
     set_threads()  # DEEPAPPS_THREADS, else every core
     t0 = time.perf_counter()
-    runner = deepapps.load("segmentation", model, device=device, precision=precision, cache_size=4)
+    refinement = {"refine": refine, "refine_radius": refine_radius, "refine_eps": refine_eps}
+    runner = deepapps.load(
+        "segmentation", model, device=device, precision=precision, cache_size=4, cache=False, **refinement
+    )
     image = _test_image(image_size)
     timings = _prompt_timings(runner, image, repeats)
     arch = runner.arch
@@ -93,10 +110,19 @@ def bench(
         "cpu": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "params": sum(p.numel() for p in runner.sam.parameters()),
+        "refinement": runner.refinement.to_dict(),
     }
     report = BenchReport(task="segmentation", model=model.name, figures={}, seconds=0.0, setup=setup)
     for name, (unit, note) in FIGURES.items():
         report.add(name, timings[name], unit, stat="median", note=note)
+    if "refine_setup_ms_per_image" in timings:
+        report.add(
+            "refine_setup_ms_per_image",
+            timings["refine_setup_ms_per_image"],
+            "ms/image",
+            stat="median",
+            note="the guided filter's image-only half, computed on the first click of each image",
+        )
     if everything:
         start = time.perf_counter()
         found = runner.segment_everything(image)

@@ -149,6 +149,9 @@ def evaluate(
     detect: bool,
     boxes_model: str | None,
     boxes_conf: float,
+    refine: str | None,
+    refine_radius: float | None,
+    refine_eps: float | None,
     scene_count: int,
     scene_seed: int,
     scene_size: int,
@@ -162,7 +165,10 @@ def evaluate(
     t0 = time.perf_counter()
     name = check_dataset(dataset)
     samples = _samples(name, split, limit, scene_count, scene_seed, scene_size, progress)
-    runner = deepapps.load("segmentation", model, device=device, precision=precision)
+    refinement = {"refine": refine, "refine_radius": refine_radius, "refine_eps": refine_eps}
+    runner = deepapps.load(
+        "segmentation", model, device=device, precision=precision, cache=False, **refinement
+    )
     calls = runner.encoder_calls
     metrics: dict[str, Any] = score_samples(runner, samples, max_clicks, iou_target, progress)
     if detect and name != "coins":
@@ -182,6 +188,7 @@ def evaluate(
             "max_clicks": max_clicks,
             "iou_target": iou_target,
             "encoder_calls": runner.encoder_calls - calls,
+            "refinement": runner.refinement.to_dict(),
             "detector": (boxes_model or "object-detection default") if detect and name != "coins" else None,
         },
     )

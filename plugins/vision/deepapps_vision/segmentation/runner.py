@@ -29,8 +29,9 @@ from deepapps.resolution import ModelRef
 from deepapps.runner import Runner, describe_input
 
 from .prompts import check_box, check_points
+from .refine import Guide, Refinement, refine_masks
 from .results import SegmentationResult, make_instances
-from .specs import EVERYTHING_SAM, EVERYTHING_SMALL, TASK
+from .specs import EVERYTHING_SAM, EVERYTHING_SMALL, REFINE_SAM, REFINE_SMALL, TASK
 
 
 def image_key(image: np.ndarray) -> str:
@@ -77,9 +78,10 @@ def cached_predictor(sam: Any, cache: EmbeddingCache, device: str, precision: st
     class CachedPredictor(SamPredictor):
         encoder_calls = 0
         last_hit = False
+        last_key = ""
 
         def set_image(self, image: np.ndarray, image_format: str = "RGB") -> None:
-            key = image_key(image)
+            key = self.last_key = image_key(image)
             entry = cache.get(key)
             self.last_hit = entry is not None
             if entry is None:
@@ -110,15 +112,19 @@ class SegmentationRunner(Runner):
         arch: Any,
         cache_size: int = 8,
         everything: dict[str, Any] | None = None,
+        refinement: Refinement | None = None,
     ) -> None:
         super().__init__(model_name, device, precision)
         self.sam = sam
         self.arch = arch
         #: this model's own segment-everything filters (used where the caller leaves one unset)
         self.everything_defaults = everything_defaults(arch, {"everything": everything or {}})
+        #: how prompted masks are refined after the decoder (refine.py); none is SAM's own behaviour
+        self.refinement = refinement or Refinement()
         self.cache = EmbeddingCache(cache_size)
         self.predictor = cached_predictor(sam, self.cache, device, precision)
         self.image = None  # the PIL image set last
+        self._guide: tuple[str, Guide] | None = None  # the refinement's per-image half, by image key
         self.lock = threading.Lock()  # one call at a time: the runner holds the current image
 
     @property
@@ -172,13 +178,25 @@ class SegmentationRunner(Runner):
         if mask_input is not None:
             mask_t = self._mask_input(mask_input)
         with torch.inference_mode():
-            masks, scores, logits = self.predictor.predict_torch(coords, labels_t, box_t, mask_t, multimask)
+            masks, scores, logits = self.predictor.predict_torch(
+                coords, labels_t, box_t, mask_t, multimask, return_logits=self.refinement.active
+            )
+            masks = self._finish_masks(masks[0])
         order = torch.argsort(scores[0], descending=True)
         return (
-            masks[0][order].cpu().numpy(),
+            masks[order].cpu().numpy(),
             scores[0][order].float().cpu().numpy(),
             logits[0][order].float().cpu().numpy(),
         )
+
+    def _finish_masks(self, masks):
+        """Boolean masks from the predictor's output: thresholded by SAM, or full-size logits refined."""
+        if not self.refinement.active:
+            return masks
+        key = self.predictor.last_key
+        if self._guide is None or self._guide[0] != key:
+            self._guide = (key, Guide(np.asarray(self.image), self.refinement, self.arch.low_res))
+        return refine_masks(masks, self._guide[1])
 
     def _mask_input(self, mask_input: Any):
         import torch
@@ -205,9 +223,12 @@ class SegmentationRunner(Runner):
             device=self.predictor.device,
         )
         with torch.inference_mode():
-            masks, scores, logits = self.predictor.predict_torch(None, None, box_t, None, False)
+            masks, scores, logits = self.predictor.predict_torch(
+                None, None, box_t, None, False, return_logits=self.refinement.active
+            )
+            masks = self._finish_masks(masks[:, 0])
         return (
-            masks[:, 0].cpu().numpy(),
+            masks.cpu().numpy(),
             scores[:, 0].float().cpu().numpy(),
             logits[:, 0].float().cpu().numpy(),
         )
@@ -379,15 +400,43 @@ class SegmentationRunner(Runner):
         )
 
 
-def make_runner(model: ModelRef, device: str, precision: str, cache_size: int) -> SegmentationRunner:
+def make_runner(
+    model: ModelRef,
+    device: str,
+    precision: str,
+    cache_size: int,
+    refine: str | None,
+    refine_radius: float | None,
+    refine_eps: float | None,
+) -> SegmentationRunner:
     """Runner factory registered in the TaskSpec (the core has resolved model, device and precision)."""
     from .loading import load_sam
 
     sam, arch, meta = load_sam(model, device)
     everything = everything_defaults(arch, meta)
+    refinement = refinement_for(arch, meta, method=refine, radius=refine_radius, eps=refine_eps)
     return SegmentationRunner(
-        model.name, device, precision, sam, arch, cache_size=cache_size, everything=everything
+        model.name,
+        device,
+        precision,
+        sam,
+        arch,
+        cache_size=cache_size,
+        everything=everything,
+        refinement=refinement,
     )
+
+
+def refinement_for(arch: Any, meta: dict[str, Any], **given: Any) -> Refinement:
+    """A model's mask refinement: none for the official sizes (SAM as published), the guided filter chosen
+    on scenes val renders for the small models; a checkpoint's ``refine`` metadata, then the caller's
+    values (those not None), win."""
+    from .arch import official_name
+
+    base = dict(REFINE_SAM if official_name(arch) else REFINE_SMALL)
+    base.update(meta.get("refine") or {})
+    base.update({k: v for k, v in given.items() if v is not None})
+    return Refinement(**base)
 
 
 def everything_defaults(arch: Any, meta: dict[str, Any]) -> dict[str, Any]:

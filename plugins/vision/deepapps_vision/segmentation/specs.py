@@ -28,6 +28,42 @@ BOXES_MODEL = Option(
 EVERYTHING_SAM = {"points_per_side": 32, "pred_iou_thresh": 0.88, "stability_thresh": 0.95, "iou": 0.7}
 EVERYTHING_SMALL = {"points_per_side": 12, "pred_iou_thresh": 0.5, "stability_thresh": 0.6, "iou": 0.5}
 
+#: Refinement of prompted masks (refine.py) per kind of model: none for the official checkpoints (SAM as
+#: published); for the small models a guided filter whose radius (in mask-logit cells) and eps were chosen on
+#: scenes *val* renders (docs/segmentation.md). A checkpoint's "refine" metadata wins over these.
+REFINE_SAM = {"method": "none"}
+REFINE_SMALL = {"method": "guided", "radius": 5.0, "eps": 1e-5}
+
+REFINE_OPTIONS = (
+    Option(
+        "refine",
+        "str",
+        None,
+        "refine prompted masks along the image's edges: guided (a guided filter) or none (not set: the model's "
+        "own; guided for sam-tiny-scenes, none for official SAM)",
+        choices=("guided", "none"),
+        when="load",
+    ),
+    Option(
+        "refine_radius",
+        "float",
+        None,
+        "guided refinement: window radius in mask-logit cells (not set: the model's own)",
+        min=0.1,
+        max=64,
+        when="load",
+    ),
+    Option(
+        "refine_eps",
+        "float",
+        None,
+        "guided refinement: regularisation; larger follows the image's edges less (not set: the model's own)",
+        min=1e-8,
+        max=10,
+        when="load",
+    ),
+)
+
 #: Grid prompts of "segment everything" (used when an image comes with no prompt at all). Not set: the model's
 #: own default (a checkpoint's "everything" metadata, else EVERYTHING_SAM or EVERYTHING_SMALL by its size).
 EVERYTHING_OPTIONS = (
@@ -123,6 +159,7 @@ RUN_OPTIONS = (
         max=4096,
         when="load",
     ),
+    *REFINE_OPTIONS,
 )
 
 SCENE_OPTIONS = (
@@ -192,6 +229,7 @@ EVAL_OPTIONS = (
     ),
     BOXES_MODEL,
     Option("boxes_conf", "float", 0.05, "detect then segment: detector confidence threshold", min=0, max=1),
+    *REFINE_OPTIONS,
     *SCENE_OPTIONS,
     PROGRESS,
 )
@@ -200,6 +238,7 @@ BENCH_OPTIONS = (
     Option("repeats", "int", 20, "timed runs per figure (the median is reported)", min=1, max=10_000),
     Option("image_size", "int", 320, "side of the rendered test image in pixels", min=32, max=4096),
     Option("everything", "bool", True, "also time segment-everything on the image"),
+    *REFINE_OPTIONS,
 )
 
 
