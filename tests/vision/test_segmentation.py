@@ -132,10 +132,14 @@ def test_guided_refinement_snaps_a_coarse_mask_to_the_image_edges():
     coarse[33:73, 43:93] = 4.0
     coarse = torch.nn.functional.avg_pool2d(torch.from_numpy(coarse)[None], 7, 1, 3)[0]
     before = mask_iou(coarse.numpy() > 0, truth)
-    for max_side in (640, 64):  # full size, and coefficients at a smaller size (the fast guided filter)
-        guide = Guide(img, Refinement("guided", radius=2.0, eps=1e-3, max_side=max_side), logit_side=32)
+    for cell_px in (
+        4,
+        2,
+    ):  # coefficients at full size (128 = 4 x 32), and at half size (the fast guided filter)
+        guide = Guide(img, Refinement("guided", radius=2.0, eps=1e-3, cell_px=cell_px), logit_side=32)
+        assert guide.work == ((96, 128) if cell_px == 4 else (48, 64))
         after = mask_iou(refine_masks(coarse[None], guide)[0].numpy(), truth)
-        assert before < 0.85 and after > 0.95, (max_side, before, after)
+        assert before < 0.85 and after > 0.95, (cell_px, before, after)
 
 
 def test_refinement_defaults_follow_the_model_and_options(tiny_sam, image):

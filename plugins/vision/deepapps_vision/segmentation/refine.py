@@ -9,9 +9,10 @@ edges where the colours change and stays smooth where they do not. It is applied
 on each prompted mask; the model's logits (``mask_input`` for the next click) are left as they are.
 
 Sizes are in mask-logit cells (the image's long side divided by the logit grid's side), so a setting
-carries over between image sizes. On images whose long side exceeds ``max_side`` the coefficients are
-computed at that size and upsampled (He and Sun's "fast guided filter"), which keeps a click cheap on
-large photos.
+carries over between image sizes. The filter's coefficients vary smoothly at the window's scale, so
+they are computed at ``cell_px`` pixels per logit cell and upsampled (He and Sun's "fast guided
+filter"); only the final ``a . I + b`` is taken at the image's full size. That keeps a click cheap
+whatever the photo's size.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ class Refinement:
     method: str = NONE
     radius: float = 2.0
     eps: float = 1e-3
-    max_side: int = 640
+    #: resolution of the filter's coefficients, in pixels per logit cell (the fast guided filter); the mask
+    #: itself is always made at the image's full size
+    cell_px: float = 2.0
 
     @property
     def active(self) -> bool:
@@ -44,27 +47,29 @@ class Refinement:
         return asdict(self)
 
 
-def box_mean(x, r: int):
-    """Mean over a (2r+1)^2 window of the last two axes, windows clipped at the border (integral image)."""
+def _window_sums(x, r: int):
+    """Sums over windows of 2r+1 along the last axis, clipped at both ends (a cumulative sum, then slices)."""
     import torch
-    import torch.nn.functional as F
+
+    n = x.shape[-1]
+    cum = x.cumsum(-1)
+    padded = torch.cat(
+        [x.new_zeros(*x.shape[:-1], r + 1), cum, cum[..., -1:].expand(*x.shape[:-1], r)], dim=-1
+    )  # padded[k + r + 1] = sum of x[: k + 1], clamped to 0 before the start and to the total after the end
+    return padded[..., 2 * r + 1 : 2 * r + 1 + n] - padded[..., :n]
+
+
+def box_mean(x, r: int):
+    """Mean over a (2r+1)^2 window of the last two axes, windows clipped at the border."""
+    import torch
 
     h, w = x.shape[-2:]
-    integral = F.pad(x, (1, 0, 1, 0)).cumsum(-1).cumsum(-2)
-    dev = x.device
-    y0 = torch.clamp(torch.arange(h, device=dev) - r, min=0)
-    y1 = torch.clamp(torch.arange(h, device=dev) + r + 1, max=h)
-    x0 = torch.clamp(torch.arange(w, device=dev) - r, min=0)
-    x1 = torch.clamp(torch.arange(w, device=dev) + r + 1, max=w)
-    rows1, rows0 = integral.index_select(-2, y1), integral.index_select(-2, y0)
-    total = (
-        rows1.index_select(-1, x1)
-        - rows1.index_select(-1, x0)
-        - rows0.index_select(-1, x1)
-        + rows0.index_select(-1, x0)
-    )
-    count = (y1 - y0)[:, None] * (x1 - x0)[None, :]
-    return total / count.to(x.dtype)
+    sums = _window_sums(_window_sums(x, r).transpose(-1, -2), r).transpose(-1, -2)
+    counts = []
+    for n in (h, w):
+        idx = torch.arange(n, device=x.device)
+        counts.append((torch.clamp(idx + r + 1, max=n) - torch.clamp(idx - r, min=0)).to(x.dtype))
+    return sums / (counts[0][:, None] * counts[1][None, :])
 
 
 class Guide:
@@ -77,7 +82,7 @@ class Guide:
         height, width = image.shape[:2]
         self.size = (height, width)
         full = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).to(torch.float32) / 255.0
-        scale = min(1.0, refinement.max_side / max(height, width))
+        scale = min(1.0, refinement.cell_px * logit_side / max(height, width))
         self.work = (max(1, round(height * scale)), max(1, round(width * scale)))
         small = full if scale == 1.0 else F.interpolate(full[None], self.work, mode="area")[0]
         self.full, self.small = full, small
