@@ -49,6 +49,15 @@ def test_segmentation_page_clicks_box_and_everything():
     assert not at.exception, [e.value for e in at.exception]
     assert "embedding cached: yes" in _caption(at) and _encoder_runs(at) == runs
 
+    # the refinement toggle starts at the model's setting (on for the bundled model); off gives raw masks
+    assert at.toggle(key="seg_refine").value is True
+    at.toggle(key="seg_refine").set_value(False).run()
+    assert not at.exception, [e.value for e in at.exception]
+    text = _caption(at)
+    assert "edges: unrefined" in text and "embedding cached: yes" in text and _encoder_runs(at) == runs
+    at.toggle(key="seg_refine").set_value(True).run()
+    assert "edges: refined" in _caption(at)
+
     at.number_input(key="seg_points_per_side").set_value(4)
     at.slider(key="seg_pred_iou_thresh").set_value(0.0)
     at.slider(key="seg_stability_thresh").set_value(0.0)

@@ -146,6 +146,7 @@ def test_guided_refinement_snaps_a_coarse_mask_to_the_image_edges():
 def test_refinement_defaults_follow_the_model_and_options(tiny_sam, image):
     import torch
 
+    from deepapps_vision.segmentation.refine import Refinement
     from deepapps_vision.segmentation.runner import refinement_for
 
     assert refinement_for(VIT_B, {}).method == "none"  # official SAM as published
@@ -165,6 +166,11 @@ def test_refinement_defaults_follow_the_model_and_options(tiny_sam, image):
     assert np.array_equal(masks[0], full[0, 0].numpy() > 0)  # none: exactly SAM's thresholded mask
     masks_r, _, logits_r = refined.predict(box=[15, 5, 50, 35])
     assert masks_r.shape == masks.shape and np.allclose(logits_r, logits)  # logits stay the model's own
+    unrefined = refined.with_refinement(Refinement("none"))  # the same model, cache and image
+    assert not unrefined.refinement.active and refined.refinement.active and unrefined.sam is refined.sam
+    calls = refined.encoder_calls
+    assert unrefined.set_image(image) is True and unrefined.encoder_calls == calls
+    assert np.array_equal(unrefined.predict(box=[15, 5, 50, 35])[0], masks)
     with pytest.raises(Exception, match="refine"):
         deepapps.load("segmentation", tiny_sam["safetensors"], device="cpu", cache=False, refine="crf")
 

@@ -171,6 +171,16 @@ def render() -> None:
         return
     with widgets.page_errors("Segmentation"):
         runner = widgets.cached_runner(TASK, model)
+        refine = st.toggle(
+            "Refine mask edges (guided filter)",
+            value=runner.refinement.active,
+            key="seg_refine",
+            help="Sharpen each prompted mask along the image's own edges; the starting value is the model's.",
+        )
+        if refine != runner.refinement.active:  # same model and embedding cache, other refinement
+            from .refine import GUIDED, NONE, Refinement
+
+            runner = runner.with_refinement(Refinement(GUIDED if refine else NONE))
         image, name = _image(st)
         if image is None:
             st.info("Upload an image to segment.")
@@ -190,7 +200,8 @@ def render() -> None:
         if result is not None:
             cached = "yes" if result.embedding_cached else "no (computed now)"
             st.caption(
-                f"{result.summary()} · embedding cached: {cached} · encoder runs so far: "
+                f"{result.summary()} · edges: {'refined' if runner.refinement.active else 'unrefined'}"
+                f" · embedding cached: {cached} · encoder runs so far: "
                 f"{runner.encoder_calls} · "
                 + " · ".join(f"{k} {v:.0f} ms" for k, v in result.timings.items())
             )

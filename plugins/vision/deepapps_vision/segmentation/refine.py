@@ -33,8 +33,8 @@ class Refinement:
     """How prompted masks are refined: ``method`` guided or none, window radius in logit cells, eps."""
 
     method: str = NONE
-    radius: float = 2.0
-    eps: float = 1e-3
+    radius: float = 5.0
+    eps: float = 1e-5
     #: resolution of the filter's coefficients, in pixels per logit cell (the fast guided filter); the mask
     #: itself is always made at the image's full size
     cell_px: float = 2.0

@@ -127,6 +127,14 @@ class SegmentationRunner(Runner):
         self._guide: tuple[str, Guide] | None = None  # the refinement's per-image half, by image key
         self.lock = threading.Lock()  # one call at a time: the runner holds the current image
 
+    def with_refinement(self, refinement: Refinement) -> SegmentationRunner:
+        """This runner with another mask refinement, sharing its model, embedding cache and lock."""
+        import copy
+
+        other = copy.copy(self)
+        other.refinement, other._guide = refinement, None
+        return other
+
     @property
     def encoder_calls(self) -> int:
         """How many times the image encoder ran (cache misses)."""
