@@ -29,10 +29,10 @@ EVERYTHING_SAM = {"points_per_side": 32, "pred_iou_thresh": 0.88, "stability_thr
 EVERYTHING_SMALL = {"points_per_side": 12, "pred_iou_thresh": 0.5, "stability_thresh": 0.6, "iou": 0.5}
 
 #: Refinement of prompted masks (refine.py) per kind of model: none for the official checkpoints (SAM as
-#: published); for the small models a guided filter whose radius (in mask-logit cells) and eps were chosen on
-#: scenes *val* renders (docs/segmentation.md). A checkpoint's "refine" metadata wins over these.
+#: published); for the small models the guided filter at refine.Refinement's radius and eps (5 mask-logit cells,
+#: 1e-5), chosen on scenes *val* renders (docs/segmentation.md). A checkpoint's "refine" metadata wins over these.
 REFINE_SAM = {"method": "none"}
-REFINE_SMALL = {"method": "guided", "radius": 5.0, "eps": 1e-5}
+REFINE_SMALL = {"method": "guided"}
 
 REFINE_OPTIONS = (
     Option(
