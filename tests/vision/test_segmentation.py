@@ -153,6 +153,9 @@ def test_refinement_defaults_follow_the_model_and_options(tiny_sam, image):
     small = refinement_for(SAM_TEST, {})
     assert small.method == "guided" and small.radius > 0
     assert refinement_for(SAM_TEST, {"refine": {"eps": 0.5}}).eps == 0.5
+    for bad in ({"radius": -1}, {"colour": 1}, {"method": "crf"}, "guided"):
+        with pytest.raises(CheckpointError, match="refine"):
+            refinement_for(SAM_TEST, {"refine": bad})
     assert refinement_for(SAM_TEST, {}, method="none", radius=None, eps=None).method == "none"
     plain = deepapps.load("segmentation", tiny_sam["safetensors"], device="cpu", cache=False, refine="none")
     refined = deepapps.load(

@@ -40,6 +40,12 @@ class Refinement:
     #: itself is always made at the image's full size
     cell_px: float = 2.0
 
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"mask refinement {self.method!r} is unknown; use one of {', '.join(METHODS)}")
+        if not (self.radius > 0 and self.eps > 0 and self.cell_px > 0):
+            raise ValueError(f"mask refinement needs radius, eps and cell_px above 0, not {self}")
+
     @property
     def active(self) -> bool:
         return self.method == GUIDED

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from deepapps.errors import InputError
+from deepapps.errors import CheckpointError, InputError
 from deepapps.resolution import ModelRef
 from deepapps.runner import Runner, describe_input
 
@@ -442,9 +442,18 @@ def refinement_for(arch: Any, meta: dict[str, Any], **given: Any) -> Refinement:
     from .arch import official_name
 
     base = dict(REFINE_SAM if official_name(arch) else REFINE_SMALL)
-    base.update(meta.get("refine") or {})
+    own = meta.get("refine") or {}
+    known = set(Refinement.__dataclass_fields__)
+    if not isinstance(own, dict) or set(own) - known:
+        raise CheckpointError(
+            f"the checkpoint's 'refine' metadata must be a mapping of {sorted(known)}, not {own!r}"
+        )
+    base.update(own)
     base.update({k: v for k, v in given.items() if v is not None})
-    return Refinement(**base)
+    try:
+        return Refinement(**base)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"the checkpoint's mask refinement is unusable: {exc}") from exc
 
 
 def everything_defaults(arch: Any, meta: dict[str, Any]) -> dict[str, Any]:
