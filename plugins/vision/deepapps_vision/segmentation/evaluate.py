@@ -166,9 +166,7 @@ def evaluate(
     name = check_dataset(dataset)
     samples = _samples(name, split, limit, scene_count, scene_seed, scene_size, progress)
     refinement = {"refine": refine, "refine_radius": refine_radius, "refine_eps": refine_eps}
-    runner = deepapps.load(
-        "segmentation", model, device=device, precision=precision, cache=False, **refinement
-    )
+    runner = deepapps.load("segmentation", model, device=device, precision=precision, **refinement)
     calls = runner.encoder_calls
     metrics: dict[str, Any] = score_samples(runner, samples, max_clicks, iou_target, progress)
     if detect and name != "coins":
