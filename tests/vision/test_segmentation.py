@@ -178,6 +178,77 @@ def test_refinement_defaults_follow_the_model_and_options(tiny_sam, image):
         deepapps.load("segmentation", tiny_sam["safetensors"], device="cpu", cache=False, refine="crf")
 
 
+def test_zoom_crops_and_logit_grids():
+    import torch
+
+    from deepapps_vision.segmentation.zoom import Crop, Zoom, crop_for, from_crop, logits_region, to_crop
+
+    zoom = Zoom("on", max_scale=2.0, context=1.0)
+    assert crop_for((100, 100, 110, 110), 320, 320, zoom) == Crop(25, 25, 160, 160)  # the smallest crop: 2x
+    assert crop_for((100, 100, 160, 140), 320, 320, zoom) == Crop(40, 30, 180, 180)  # 60 px x (1 + 2)
+    assert crop_for((0, 300, 20, 320), 320, 320, zoom) == Crop(0, 160, 160, 160)  # kept inside the image
+    assert crop_for((0, 0, 200, 200), 320, 320, zoom) is None  # would be the whole image
+    assert crop_for((10, 10, 20, 20), 320, 100, zoom) == Crop(0, 0, 160, 100)  # clipped to a short side
+    for bad in (dict(mode="zoom"), dict(max_scale=0.5), dict(context=-1)):
+        with pytest.raises(ValueError):
+            Zoom(**bad)
+    side = 16  # a whole-image logit grid of 16 cells on a 320 px image: 20 px cells
+    ys, xs = np.mgrid[0:side, 0:side]
+    whole = torch.from_numpy(xs + 2.0 * ys - 20).float()[None, None]  # linear: bilinear resampling is exact
+    assert logits_region(whole[0, 0].numpy(), 320, 320) == (0.0, 60.0, 320.0, 320.0)
+    blob = np.full((side, side), -5.0)
+    blob[4:6, 8:12] = 3.0
+    assert (
+        logits_region(blob, 320, 320) == (160.0, 80.0, 240.0, 120.0)
+        and logits_region(-blob * 0 - 1, 9, 9) is None
+    )
+    crop = Crop(80, 80, 160, 160)  # centred, 2x: crop cells are 10 px, the first centred on pixel 85
+    inside = to_crop(whole, crop, 320, 320)
+    cx = (80 + (np.arange(side) + 0.5) * 10) / 20 - 0.5  # crop cell centres in whole-image cells
+    assert torch.allclose(
+        inside[0, 0], torch.from_numpy(cx[None, :] + 2.0 * cx[:, None] - 20).float(), atol=1e-4
+    )
+    back = from_crop(inside, crop, 320, 320)
+    assert torch.allclose(back[0, 0, 5:11, 5:11], whole[0, 0, 5:11, 5:11], atol=1e-4)  # a round trip
+    assert (back[0, 0, :4] == inside.min()).all()  # outside the crop: the crop's lowest logit
+
+
+def test_zoom_defaults_and_a_zoomed_box(tiny_sam):
+    from deepapps_vision.segmentation.runner import image_key, zoom_for
+    from deepapps_vision.segmentation.zoom import Zoom
+
+    assert zoom_for(VIT_B, {}).mode == "off" and zoom_for(SAM_TEST, {}).active  # official SAM as published
+    assert zoom_for(SAM_TEST, {"zoom": {"context": 0.5}}).context == 0.5
+    assert zoom_for(SAM_TEST, {}, mode="off", max_scale=None, context=None).mode == "off"
+    for bad in ({"max_scale": 0}, {"scale": 2}, "on"):
+        with pytest.raises(CheckpointError, match="zoom"):
+            zoom_for(SAM_TEST, {"zoom": bad})
+    r = deepapps.load("segmentation", tiny_sam["safetensors"], device="cpu", cache=False, refine="none")
+    big = np.full((120, 160, 3), 40, np.uint8)
+    big[50:70, 70:95] = (200, 40, 40)
+    r.set_image(big)
+    calls = r.encoder_calls
+    masks, scores, logits = r.predict(box=[70, 50, 95, 70])
+    assert masks.shape == (1, 120, 160) and logits.shape == (1, SAM_TEST.low_res, SAM_TEST.low_res)
+    assert r.encoder_calls == calls + 1  # the crop's embedding
+    crop_side = round(160 / r.zoom.max_scale)  # 25 px x 3 < 96 px: the smallest crop
+    outside = np.ones((120, 160), bool)
+    top, left = round(60 - crop_side / 2), round(82.5 - crop_side / 2)
+    outside[top : top + crop_side, left : left + crop_side] = False
+    assert not masks[0][outside].any()  # nothing outside the crop
+    assert r.predictor.last_key == image_key(big) and r.set_image(big) is True  # the whole image is back
+    again = r.predict(box=[70, 50, 95, 70])
+    assert r.encoder_calls == calls + 1 and np.array_equal(again[0], masks)  # the crop is cached too
+    flat = r.with_zoom(Zoom("off"))
+    assert flat.predict(box=[70, 50, 95, 70])[0].shape == masks.shape and flat.encoder_calls == calls + 1
+    both = r.predict_boxes(np.array([[70, 50, 95, 70], [10, 10, 30, 40]]))
+    assert both[0].shape == (2, 120, 160) and np.array_equal(both[0][0], masks[0])
+    click = r.predict(points=[[80, 60]])
+    assert click[0].shape == (3, 120, 160)
+    follow = r.predict(points=[[80, 60], [90, 65]], labels=[1, 0], mask_input=click[2][0], multimask=False)
+    assert follow[0].shape == (1, 120, 160)
+
+
 # --- the API on a tiny random SAM --------------------------------------------------------------------------
 def test_predict_shapes_and_result(runner, image):
     assert runner.set_image(image) is False
@@ -200,7 +271,9 @@ def test_predict_shapes_and_result(runner, image):
 
 
 def test_embedding_cache_skips_the_encoder(tiny_sam, image, monkeypatch):
-    r = deepapps.load("segmentation", tiny_sam["safetensors"], device="cpu", cache=False, cache_size=2)
+    r = deepapps.load(
+        "segmentation", tiny_sam["safetensors"], device="cpu", cache=False, cache_size=2, zoom="off"
+    )
     calls = []
     encoder = r.sam.image_encoder
     original = encoder.forward
@@ -389,6 +462,9 @@ def test_eval_and_bench_on_tiny(tiny_sam):
         refine=None,
         refine_radius=3.0,
         refine_eps=None,
+        zoom="off",
+        zoom_max=None,
+        zoom_context=None,
         scene_count=1500,
         scene_seed=0,
         scene_size=320,
@@ -396,15 +472,19 @@ def test_eval_and_bench_on_tiny(tiny_sam):
     )
     m = report.metrics
     assert report.n == 1 and m["objects"] == 24 and 0 <= m["miou_box"] <= 1 and 1 <= m["clicks_to_90"] <= 3
-    assert report.extra["encoder_calls"] == 1
+    assert report.extra["encoder_calls"] == 1 and report.extra["zoom"]["mode"] == "off"
     assert report.extra["refinement"]["method"] == "guided" and report.extra["refinement"]["radius"] == 3.0
-    kwargs = dict(repeats=2, image_size=64, everything=False, refine_radius=None, refine_eps=None)
-    figures = bench(ref, "cpu", "fp32", refine=None, **kwargs).figures
+    kwargs = dict(
+        repeats=2, image_size=96, everything=False, refine_radius=None, refine_eps=None, zoom_max=3.0
+    )
+    figures = bench(ref, "cpu", "fp32", refine=None, zoom=None, zoom_context=None, **kwargs).figures
     assert (
         figures["encoder_ms_per_image"]["value"] > 0 and figures["decoder_ms_per_click"]["unit"] == "ms/click"
     )
     assert figures["refine_setup_ms_per_image"]["value"] > 0
-    assert "refine_setup_ms_per_image" not in bench(ref, "cpu", "fp32", refine="none", **kwargs).figures
+    assert figures["zoomed_box_ms"]["value"] > figures["decoder_ms_per_box"]["value"]  # a crop's encoder too
+    plain = bench(ref, "cpu", "fp32", refine="none", zoom="off", zoom_context=None, **kwargs).figures
+    assert "refine_setup_ms_per_image" not in plain and "zoomed_box_ms" not in plain
 
 
 def test_train_tiny_then_load(tmp_path):
@@ -424,6 +504,7 @@ def test_train_tiny_then_load(tmp_path):
         batch=2,
         objects=2,
         clicks=1,
+        zoom=0.5,
         lr=1e-3,
         seed=0,
         val_every=2,

@@ -45,10 +45,20 @@ FIGURES = {  # name -> (unit, what was timed)
         "ms/image",
         "the guided filter's image-only half, computed on the first click of each image",
     ),
+    # only when zoom-in is on (the figures above are taken with it off: the decoder on a cached embedding)
+    "zoomed_click_ms": (
+        "ms/click",
+        "predict(1 point, 3 masks) with zoom-in on a new object: whole-image pass, crop encoder, crop pass",
+    ),
+    "zoomed_box_ms": ("ms/box", "predict(box) with zoom-in on a new object: crop encoder and crop pass"),
 }
 
 
 def _prompt_timings(runner: Any, image: np.ndarray, repeats: int) -> dict[str, float]:
+    from .zoom import Zoom
+
+    zoom = runner.zoom
+    runner = runner.with_zoom(Zoom("off"))
     h, w = image.shape[:2]
 
     def fresh(i: int) -> None:  # a one-pixel change: a new hash, so the encoder runs
@@ -74,7 +84,33 @@ def _prompt_timings(runner: Any, image: np.ndarray, repeats: int) -> dict[str, f
         timings["refine_setup_ms_per_image"] = _median_ms(
             lambda i: Guide(image, runner.refinement, runner.arch.low_res), repeats
         )
+    if zoom.active:
+        timings.update(_zoom_timings(runner.with_zoom(zoom), image, centre, box, repeats))
     return timings
+
+
+def _zoom_timings(runner: Any, image: np.ndarray, centre: list, box: list, repeats: int) -> dict[str, float]:
+    """Zoom-in on an object seen for the first time: every crop's embedding is dropped before each run, so
+    the crop's encoder is timed too (the whole image's stays cached)."""
+    runner.set_image(image)
+    whole = runner.predictor.last_key
+
+    def uncached(fn):
+        def run(i: int) -> None:
+            for key in [k for k in runner.cache.items if k != whole]:
+                del runner.cache.items[key]
+            fn()
+
+        return run
+
+    small = [box[0] + (box[2] - box[0]) * 0.3, box[1] + (box[3] - box[1]) * 0.3]
+    small += [box[0] + (box[2] - box[0]) * 0.7, box[1] + (box[3] - box[1]) * 0.7]
+    return {
+        "zoomed_click_ms": _median_ms(
+            uncached(lambda: runner.predict(points=centre, multimask=True)), repeats
+        ),
+        "zoomed_box_ms": _median_ms(uncached(lambda: runner.predict(box=small)), repeats),
+    }
 
 
 def bench(
@@ -87,6 +123,9 @@ def bench(
     refine: str | None,
     refine_radius: float | None,
     refine_eps: float | None,
+    zoom: str | None,
+    zoom_max: float | None,
+    zoom_context: float | None,
 ) -> BenchReport:
     """Median milliseconds of: the image encoder, a cache hit, one click, one box, and segment-everything."""
     import torch
@@ -96,10 +135,15 @@ def bench(
 
     set_threads()  # DEEPAPPS_THREADS, else every core
     t0 = time.perf_counter()
-    refinement = {"refine": refine, "refine_radius": refine_radius, "refine_eps": refine_eps}
-    runner = deepapps.load(
-        "segmentation", model, device=device, precision=precision, cache_size=4, **refinement
-    )
+    masking = {
+        "refine": refine,
+        "refine_radius": refine_radius,
+        "refine_eps": refine_eps,
+        "zoom": zoom,
+        "zoom_max": zoom_max,
+        "zoom_context": zoom_context,
+    }
+    runner = deepapps.load("segmentation", model, device=device, precision=precision, cache_size=4, **masking)
     image = _test_image(image_size)
     timings = _prompt_timings(runner, image, repeats)
     arch = runner.arch
@@ -115,6 +159,7 @@ def bench(
         "cpu_count": os.cpu_count(),
         "params": sum(p.numel() for p in runner.sam.parameters()),
         "refinement": runner.refinement.to_dict(),
+        "zoom": runner.zoom.to_dict(),
     }
     report = BenchReport(task="segmentation", model=model.name, figures={}, seconds=0.0, setup=setup)
     for name, (unit, note) in FIGURES.items():

@@ -152,6 +152,9 @@ def evaluate(
     refine: str | None,
     refine_radius: float | None,
     refine_eps: float | None,
+    zoom: str | None,
+    zoom_max: float | None,
+    zoom_context: float | None,
     scene_count: int,
     scene_seed: int,
     scene_size: int,
@@ -165,8 +168,15 @@ def evaluate(
     t0 = time.perf_counter()
     name = check_dataset(dataset)
     samples = _samples(name, split, limit, scene_count, scene_seed, scene_size, progress)
-    refinement = {"refine": refine, "refine_radius": refine_radius, "refine_eps": refine_eps}
-    runner = deepapps.load("segmentation", model, device=device, precision=precision, **refinement)
+    masking = {
+        "refine": refine,
+        "refine_radius": refine_radius,
+        "refine_eps": refine_eps,
+        "zoom": zoom,
+        "zoom_max": zoom_max,
+        "zoom_context": zoom_context,
+    }
+    runner = deepapps.load("segmentation", model, device=device, precision=precision, **masking)
     calls = runner.encoder_calls
     metrics: dict[str, Any] = score_samples(runner, samples, max_clicks, iou_target, progress)
     if detect and name != "coins":
@@ -187,6 +197,7 @@ def evaluate(
             "iou_target": iou_target,
             "encoder_calls": runner.encoder_calls - calls,
             "refinement": runner.refinement.to_dict(),
+            "zoom": runner.zoom.to_dict(),
             "detector": (boxes_model or "object-detection default") if detect and name != "coins" else None,
         },
     )

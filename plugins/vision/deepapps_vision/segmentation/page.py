@@ -181,6 +181,19 @@ def render() -> None:
             from .refine import GUIDED, NONE, Refinement
 
             runner = runner.with_refinement(Refinement(GUIDED if refine else NONE))
+        zoom = st.toggle(
+            "Zoom in on the object",
+            value=runner.zoom.active,
+            key="seg_zoom",
+            help="Segment the object again on a crop around it at the encoder's full resolution (the crop's "
+            "embedding is computed per click); the starting value is the model's.",
+        )
+        if zoom != runner.zoom.active:  # the model's own magnification and context, switched
+            from dataclasses import replace
+
+            from .zoom import OFF, ON
+
+            runner = runner.with_zoom(replace(runner.zoom, mode=ON if zoom else OFF))
         image, name = _image(st)
         if image is None:
             st.info("Upload an image to segment.")
@@ -201,6 +214,7 @@ def render() -> None:
             cached = "yes" if result.embedding_cached else "no (computed now)"
             st.caption(
                 f"{result.summary()} · edges: {'refined' if runner.refinement.active else 'unrefined'}"
+                f" · zoom-in: {'on' if runner.zoom.active else 'off'}"
                 f" · embedding cached: {cached} · encoder runs so far: "
                 f"{runner.encoder_calls} · "
                 + " · ".join(f"{k} {v:.0f} ms" for k, v in result.timings.items())

@@ -31,7 +31,8 @@ from deepapps.runner import Runner, describe_input
 from .prompts import check_box, check_points
 from .refine import Guide, Refinement, refine_masks
 from .results import SegmentationResult, make_instances
-from .specs import EVERYTHING_SAM, EVERYTHING_SMALL, REFINE_SAM, REFINE_SMALL, TASK
+from .specs import EVERYTHING_SAM, EVERYTHING_SMALL, REFINE_SAM, REFINE_SMALL, TASK, ZOOM_SAM, ZOOM_SMALL
+from .zoom import Zoom, crop_for, from_crop, logits_region, paste, to_crop
 
 
 def image_key(image: np.ndarray) -> str:
@@ -95,6 +96,15 @@ def cached_predictor(sam: Any, cache: EmbeddingCache, device: str, precision: st
             self.features, self.original_size, self.input_size = entry
             self.is_image_set = True
 
+        def state(self) -> tuple[Any, ...]:
+            """The current image's embedding and sizes, to come back to after a crop (zoom-in)."""
+            return self.features, self.original_size, self.input_size, self.last_key, self.last_hit
+
+        def restore(self, state: tuple[Any, ...]) -> None:
+            self.features, self.original_size, self.input_size, self.last_key, self.last_hit = state
+            self.is_image_set = True
+            cache.get(self.last_key)  # keep the whole image the most recently used entry
+
     return CachedPredictor(sam)
 
 
@@ -113,6 +123,7 @@ class SegmentationRunner(Runner):
         cache_size: int = 8,
         everything: dict[str, Any] | None = None,
         refinement: Refinement | None = None,
+        zoom: Zoom | None = None,
     ) -> None:
         super().__init__(model_name, device, precision)
         self.sam = sam
@@ -121,18 +132,29 @@ class SegmentationRunner(Runner):
         self.everything_defaults = everything_defaults(arch, {"everything": everything or {}})
         #: how prompted masks are refined after the decoder (refine.py); none is SAM's own behaviour
         self.refinement = refinement or Refinement()
+        #: whether prompted masks are made again on a crop around the object (zoom.py); off is SAM's own
+        self.zoom = zoom or Zoom()
         self.cache = EmbeddingCache(cache_size)
         self.predictor = cached_predictor(sam, self.cache, device, precision)
         self.image = None  # the PIL image set last
-        self._guide: tuple[str, Guide] | None = None  # the refinement's per-image half, by image key
+        self._guides: OrderedDict[str, Guide] = OrderedDict()  # the refinement's per-image half, by image key
         self.lock = threading.Lock()  # one call at a time: the runner holds the current image
 
     def with_refinement(self, refinement: Refinement) -> SegmentationRunner:
         """This runner with another mask refinement, sharing its model, embedding cache and lock."""
+        return self._with(refinement=refinement)
+
+    def with_zoom(self, zoom: Zoom) -> SegmentationRunner:
+        """This runner with zoom-in switched (``Zoom("off")``) or set, sharing its model, cache and lock."""
+        return self._with(zoom=zoom)
+
+    def _with(self, **changes: Any) -> SegmentationRunner:
         import copy
 
         other = copy.copy(self)
-        other.refinement, other._guide = refinement, None
+        for name, value in changes.items():
+            setattr(other, name, value)
+        other._guides = OrderedDict()
         return other
 
     @property
@@ -174,37 +196,90 @@ class SegmentationRunner(Runner):
             raise InputError("no prompt: give points (x,y pairs) or a box (x1,y1,x2,y2)")
         if multimask is None:
             multimask = pts is not None and len(pts) == 1 and bx is None
+        mask_t = None if mask_input is None else self._mask_input(mask_input)
+        with torch.inference_mode():
+            if self.zoom.active:
+                masks, scores, logits = self._zoomed(pts, labs, bx, multimask, mask_t)
+            else:
+                masks, scores, logits = self._decode(pts, labs, bx, multimask, mask_t)
+        order = torch.argsort(scores, descending=True)
+        return (
+            masks[order].cpu().numpy(),
+            scores[order].float().cpu().numpy(),
+            logits[order].float().cpu().numpy(),
+        )
+
+    def _decode(self, pts, labs, bx, multimask: bool, mask_t, image: np.ndarray | None = None):
+        """Masks (C x H x W), scores (C) and low-res logits (C x L x L) on the predictor's current image
+        (``image``, when it is a crop of the runner's image; prompts in its pixels)."""
+        import torch
+
         size = self.predictor.original_size
         dev = self.predictor.device
         tf = self.predictor.transform
-        coords = labels_t = box_t = mask_t = None
+        coords = labels_t = box_t = None
         if pts is not None:
             coords = torch.as_tensor(tf.apply_coords(pts, size), dtype=torch.float, device=dev)[None]
             labels_t = torch.as_tensor(labs, dtype=torch.int, device=dev)[None]
         if bx is not None:
             box_t = torch.as_tensor(tf.apply_boxes(bx[None], size), dtype=torch.float, device=dev)
-        if mask_input is not None:
-            mask_t = self._mask_input(mask_input)
-        with torch.inference_mode():
-            masks, scores, logits = self.predictor.predict_torch(
-                coords, labels_t, box_t, mask_t, multimask, return_logits=self.refinement.active
-            )
-            masks = self._finish_masks(masks[0])
-        order = torch.argsort(scores[0], descending=True)
-        return (
-            masks[order].cpu().numpy(),
-            scores[0][order].float().cpu().numpy(),
-            logits[0][order].float().cpu().numpy(),
+        masks, scores, logits = self.predictor.predict_torch(
+            coords, labels_t, box_t, mask_t, multimask, return_logits=self.refinement.active
         )
+        return self._finish_masks(masks[0], image), scores[0], logits[0]
 
-    def _finish_masks(self, masks):
+    def _zoomed(self, pts, labs, bx, multimask: bool, mask_t):
+        """``_decode`` again on a crop around the object (zoom.py); the whole image when no crop helps."""
+        width, height = self.image.size
+        first = None
+        if bx is not None:
+            region = tuple(float(v) for v in bx)
+        elif mask_t is not None:
+            region = logits_region(mask_t[0, 0].float().cpu().numpy(), width, height)
+        else:  # a click alone: the object's extent comes from a first pass on the whole image
+            first = self._decode(pts, labs, None, multimask, None)
+            region = logits_region(first[2][int(first[1].argmax())].float().cpu().numpy(), width, height)
+        if pts is not None and (labs == 1).any():
+            positive = pts[labs == 1]
+            xs = [positive[:, 0].min(), positive[:, 0].max() + 1]
+            ys = [positive[:, 1].min(), positive[:, 1].max() + 1]
+            if region is not None:
+                xs, ys = xs + [region[0], region[2]], ys + [region[1], region[3]]
+            region = (min(xs), min(ys), max(xs), max(ys))
+        crop = None if region is None else crop_for(region, width, height, self.zoom)
+        if crop is None:
+            return first or self._decode(pts, labs, bx, multimask, mask_t)
+        inside = None if pts is None else np.array([crop.contains(x, y) for x, y in pts])
+        if bx is None and not (inside is not None and inside.any()):
+            return first or self._decode(pts, labs, bx, multimask, mask_t)
+        shift = np.array([crop.left, crop.top], dtype=np.float64)
+        crop_pts = crop_labs = crop_box = None
+        if inside is not None and inside.any():
+            crop_pts, crop_labs = pts[inside] - shift, labs[inside]
+        if bx is not None:
+            crop_box = np.clip(bx - np.tile(shift, 2), 0, [crop.width, crop.height] * 2)
+        crop_mask = None if mask_t is None else to_crop(mask_t, crop, width, height)
+        image = crop.of(np.asarray(self.image))
+        whole = self.predictor.state()
+        try:
+            self.predictor.set_image(image)
+            masks, scores, logits = self._decode(crop_pts, crop_labs, crop_box, multimask, crop_mask, image)
+        finally:
+            self.predictor.restore(whole)
+        return paste(masks, crop, width, height), scores, from_crop(logits[None], crop, width, height)[0]
+
+    def _finish_masks(self, masks, image: np.ndarray | None = None):
         """Boolean masks from the predictor's output: thresholded by SAM, or full-size logits refined."""
         if not self.refinement.active:
             return masks
         key = self.predictor.last_key
-        if self._guide is None or self._guide[0] != key:
-            self._guide = (key, Guide(np.asarray(self.image), self.refinement, self.arch.low_res))
-        return refine_masks(masks, self._guide[1])
+        guide = self._guides.get(key)
+        if guide is None:
+            pixels = np.asarray(self.image) if image is None else image
+            guide = self._guides[key] = Guide(pixels, self.refinement, self.arch.low_res)
+            while len(self._guides) > 4:
+                self._guides.popitem(last=False)
+        return refine_masks(masks, guide)
 
     def _mask_input(self, mask_input: Any):
         import torch
@@ -220,26 +295,27 @@ class SegmentationRunner(Runner):
         return torch.as_tensor(arr, device=self.predictor.device)[None, None]
 
     def predict_boxes(self, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One mask per box (N x 4 pixel xyxy) in one decoder batch: masks, predicted IoUs, logits."""
+        """One mask per box (N x 4 pixel xyxy) in one decoder batch (one crop each with zoom-in): masks,
+        predicted IoUs, logits."""
         import torch
 
         width, height = self._require_image()
         boxes = np.stack([check_box(b, width, height) for b in np.asarray(boxes, dtype=float).reshape(-1, 4)])
-        box_t = torch.as_tensor(
-            self.predictor.transform.apply_boxes(boxes, self.predictor.original_size),
-            dtype=torch.float,
-            device=self.predictor.device,
-        )
         with torch.inference_mode():
-            masks, scores, logits = self.predictor.predict_torch(
-                None, None, box_t, None, False, return_logits=self.refinement.active
-            )
-            masks = self._finish_masks(masks[:, 0])
-        return (
-            masks.cpu().numpy(),
-            scores[:, 0].float().cpu().numpy(),
-            logits[:, 0].float().cpu().numpy(),
-        )
+            if self.zoom.active:
+                found = [self._zoomed(None, None, b, False, None) for b in boxes]
+                masks, scores, logits = (torch.stack([f[i][0] for f in found]) for i in range(3))
+            else:
+                box_t = torch.as_tensor(
+                    self.predictor.transform.apply_boxes(boxes, self.predictor.original_size),
+                    dtype=torch.float,
+                    device=self.predictor.device,
+                )
+                masks, scores, logits = self.predictor.predict_torch(
+                    None, None, box_t, None, False, return_logits=self.refinement.active
+                )
+                masks, scores, logits = self._finish_masks(masks[:, 0]), scores[:, 0], logits[:, 0]
+        return masks.cpu().numpy(), scores.float().cpu().numpy(), logits.float().cpu().numpy()
 
     def segment_everything(
         self,
@@ -416,6 +492,9 @@ def make_runner(
     refine: str | None,
     refine_radius: float | None,
     refine_eps: float | None,
+    zoom: str | None,
+    zoom_max: float | None,
+    zoom_context: float | None,
 ) -> SegmentationRunner:
     """Runner factory registered in the TaskSpec (the core has resolved model, device and precision)."""
     from .loading import load_sam
@@ -423,6 +502,7 @@ def make_runner(
     sam, arch, meta = load_sam(model, device)
     everything = everything_defaults(arch, meta)
     refinement = refinement_for(arch, meta, method=refine, radius=refine_radius, eps=refine_eps)
+    zoom_in = zoom_for(arch, meta, mode=zoom, max_scale=zoom_max, context=zoom_context)
     return SegmentationRunner(
         model.name,
         device,
@@ -432,6 +512,7 @@ def make_runner(
         cache_size=cache_size,
         everything=everything,
         refinement=refinement,
+        zoom=zoom_in,
     )
 
 
@@ -439,21 +520,42 @@ def refinement_for(arch: Any, meta: dict[str, Any], **given: Any) -> Refinement:
     """A model's mask refinement: none for the official sizes (SAM as published), the guided filter chosen
     on scenes val renders for the small models; a checkpoint's ``refine`` metadata, then the caller's
     values (those not None), win."""
+    return _setting(Refinement, "refine", "mask refinement", REFINE_SAM, REFINE_SMALL, arch, meta, given)
+
+
+def zoom_for(arch: Any, meta: dict[str, Any], **given: Any) -> Zoom:
+    """A model's zoom-in: off for the official sizes (SAM as published), on for the small models (settings
+    chosen on scenes val renders); a checkpoint's ``zoom`` metadata, then the caller's values, win."""
+    return _setting(Zoom, "zoom", "zoom-in", ZOOM_SAM, ZOOM_SMALL, arch, meta, given)
+
+
+def _setting(
+    cls: Any,
+    key: str,
+    what: str,
+    official: dict[str, Any],
+    small: dict[str, Any],
+    arch: Any,
+    meta: dict[str, Any],
+    given: dict[str, Any],
+) -> Any:
+    """A dataclass setting of a model: its kind's defaults, then the checkpoint's ``key`` metadata, then the
+    caller's values that are not None."""
     from .arch import official_name
 
-    base = dict(REFINE_SAM if official_name(arch) else REFINE_SMALL)
-    own = meta.get("refine") or {}
-    known = set(Refinement.__dataclass_fields__)
+    base = dict(official if official_name(arch) else small)
+    own = meta.get(key) or {}
+    known = set(cls.__dataclass_fields__)
     if not isinstance(own, dict) or set(own) - known:
         raise CheckpointError(
-            f"the checkpoint's 'refine' metadata must be a mapping of {sorted(known)}, not {own!r}"
+            f"the checkpoint's {key!r} metadata must be a mapping of {sorted(known)}, not {own!r}"
         )
     base.update(own)
     base.update({k: v for k, v in given.items() if v is not None})
     try:
-        return Refinement(**base)
+        return cls(**base)
     except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"the checkpoint's mask refinement is unusable: {exc}") from exc
+        raise CheckpointError(f"the checkpoint's {what} is unusable: {exc}") from exc
 
 
 def everything_defaults(arch: Any, meta: dict[str, Any]) -> dict[str, Any]:

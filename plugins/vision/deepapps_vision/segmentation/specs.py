@@ -34,7 +34,13 @@ EVERYTHING_SMALL = {"points_per_side": 12, "pred_iou_thresh": 0.5, "stability_th
 REFINE_SAM = {"method": "none"}
 REFINE_SMALL = {"method": "guided"}
 
-REFINE_OPTIONS = (
+#: Zoom-in on prompted objects (zoom.py) per kind of model: off for the official checkpoints (SAM as published);
+#: on for the small models, at zoom.Zoom's magnification and context, chosen on scenes *val* renders
+#: (docs/segmentation.md). A checkpoint's "zoom" metadata wins over these.
+ZOOM_SAM = {"mode": "off"}
+ZOOM_SMALL = {"mode": "on"}
+
+MASK_OPTIONS = (
     Option(
         "refine",
         "str",
@@ -60,6 +66,33 @@ REFINE_OPTIONS = (
         "guided refinement: regularisation; larger follows the image's edges less (not set: the model's own)",
         min=1e-8,
         max=10,
+        when="load",
+    ),
+    Option(
+        "zoom",
+        "str",
+        None,
+        "zoom-in: segment a prompted object again on a crop around it (on) or not (off) (not set: the model's "
+        "own; on for sam-tiny-scenes, off for official SAM)",
+        choices=("on", "off"),
+        when="load",
+    ),
+    Option(
+        "zoom_max",
+        "float",
+        None,
+        "zoom-in: largest magnification of a crop over the whole image (not set: the model's own)",
+        min=1,
+        max=64,
+        when="load",
+    ),
+    Option(
+        "zoom_context",
+        "float",
+        None,
+        "zoom-in: context around the object on each side, in object sides (not set: the model's own)",
+        min=0,
+        max=16,
         when="load",
     ),
 )
@@ -159,7 +192,7 @@ RUN_OPTIONS = (
         max=4096,
         when="load",
     ),
-    *REFINE_OPTIONS,
+    *MASK_OPTIONS,
 )
 
 SCENE_OPTIONS = (
@@ -195,6 +228,15 @@ TRAIN_OPTIONS = (
         min=0,
         max=16,
     ),
+    Option(
+        "zoom",
+        "float",
+        0.5,
+        "share of training images replaced by a crop around one of their objects (scale augmentation "
+        "for zoom-in)",
+        min=0,
+        max=1,
+    ),
     Option("lr", "float", 1e-3, "peak AdamW learning rate (warm-up, then cosine decay)", min=1e-7, max=1),
     Option("seed", "int", 0, "training seed", min=0),
     Option(
@@ -229,7 +271,7 @@ EVAL_OPTIONS = (
     ),
     BOXES_MODEL,
     Option("boxes_conf", "float", 0.05, "detect then segment: detector confidence threshold", min=0, max=1),
-    *REFINE_OPTIONS,
+    *MASK_OPTIONS,
     *SCENE_OPTIONS,
     PROGRESS,
 )
@@ -238,7 +280,7 @@ BENCH_OPTIONS = (
     Option("repeats", "int", 20, "timed runs per figure (the median is reported)", min=1, max=10_000),
     Option("image_size", "int", 320, "side of the rendered test image in pixels", min=32, max=4096),
     Option("everything", "bool", True, "also time segment-everything on the image"),
-    *REFINE_OPTIONS,
+    *MASK_OPTIONS,
 )
 
 

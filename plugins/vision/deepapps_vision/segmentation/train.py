@@ -31,21 +31,47 @@ VAL_IMAGES = 48
 
 
 def _input_tensor(samples: list[Sample], arch: SamArch, flips: list[bool]):
-    """Resized (long side = img_size), normalised and padded images: B x 3 x S x S; plus the scale."""
+    """Resized (long side = img_size), normalised and padded images: B x 3 x S x S; plus each scale."""
     import torch
     import torch.nn.functional as F
 
-    h, w = samples[0].image.shape[:2]
-    scale = arch.img_size / max(h, w)
-    size = (round(h * scale), round(w * scale))
-    batch = torch.stack([torch.from_numpy(s.image.copy()).permute(2, 0, 1) for s in samples])
-    batch = batch.float()
-    flip = torch.tensor(flips)
-    batch[flip] = batch[flip].flip(-1)
-    batch = F.interpolate(batch, size, mode="bilinear", align_corners=False, antialias=True).clamp(0, 255)
     mean = torch.tensor(arch.pixel_mean).view(1, 3, 1, 1)
     std = torch.tensor(arch.pixel_std).view(1, 3, 1, 1)
-    return F.pad((batch - mean) / std, (0, arch.img_size - size[1], 0, arch.img_size - size[0])), scale
+    out, scales = [], []
+    for sample, flip in zip(samples, flips, strict=True):
+        h, w = sample.image.shape[:2]
+        scale = arch.img_size / max(h, w)
+        size = (round(h * scale), round(w * scale))
+        image = torch.from_numpy(sample.image.copy()).permute(2, 0, 1)[None].float()
+        if flip:
+            image = image.flip(-1)
+        image = F.interpolate(image, size, mode="bilinear", align_corners=False, antialias=True).clamp(0, 255)
+        image = (image - mean) / std
+        out.append(F.pad(image, (0, arch.img_size - size[1], 0, arch.img_size - size[0])))
+        scales.append(scale)
+    return torch.cat(out), scales
+
+
+def _zoomed(sample: Sample, rng: np.random.Generator, min_pixels: int = 30) -> Sample:
+    """A square crop around one random object (its box grown by 30-100 % a side, at least 96-320 px),
+    so that the network also learns objects at the larger scales zoom-in shows it (runner.zoom)."""
+    h, w = sample.instances.shape
+    k = int(rng.integers(1, sample.count + 1))
+    x0, y0, x1, y1 = sample.box(k)
+    side = max(x1 - x0, y1 - y0) * (1 + 2 * rng.uniform(0.3, 1.0))
+    side = int(round(min(max(side, rng.uniform(96, 320)), h, w)))
+    cx = (x0 + x1) / 2 + rng.normal(0, 0.1) * side
+    cy = (y0 + y1) / 2 + rng.normal(0, 0.1) * side
+    left = int(round(min(max(cx - side / 2, 0), w - side)))
+    top = int(round(min(max(cy - side / 2, 0), h - side)))
+    inst = sample.instances[top : top + side, left : left + side]
+    ids, counts = np.unique(inst[inst > 0], return_counts=True)
+    keep = ids[counts >= min_pixels]
+    relabel = np.zeros(sample.count + 1, dtype=inst.dtype)
+    relabel[keep] = np.arange(1, len(keep) + 1)
+    classes = [sample.classes[i - 1] for i in keep]
+    image = np.ascontiguousarray(sample.image[top : top + side, left : left + side])
+    return Sample(f"{sample.name}@{left},{top},{side}", image, relabel[inst], classes)
 
 
 def _targets(sample: Sample, ids: list[int], arch: SamArch, scale: float, flip: bool):
@@ -177,10 +203,20 @@ def _simulate(
     return total / (clicks + 1)
 
 
-def _step(sam, samples: list[Sample], arch: SamArch, objects: int, clicks: int, rng: np.random.Generator):
-    """The loss of one batch: encode the images once, then simulate prompts on their objects."""
+def _step(
+    sam,
+    samples: list[Sample],
+    arch: SamArch,
+    objects: int,
+    clicks: int,
+    rng: np.random.Generator,
+    zoom: float = 0.0,
+):
+    """The loss of one batch: encode the images once, then simulate prompts on their objects. A share
+    ``zoom`` of the images is replaced by a crop around one of their objects (:func:`_zoomed`)."""
+    samples = [_zoomed(s, rng) if s.count and rng.random() < zoom else s for s in samples]
     flips = [bool(rng.random() < 0.5) for _ in samples]
-    images, scale = _input_tensor(samples, arch, flips)
+    images, scales = _input_tensor(samples, arch, flips)
     embeddings = sam.image_encoder(images.to(sam.device))
     image_pe = sam.prompt_encoder.get_dense_pe()
     losses = []
@@ -189,8 +225,8 @@ def _step(sam, samples: list[Sample], arch: SamArch, objects: int, clicks: int, 
         if not ids:
             continue
         use_box = bool(rng.random() < 0.5)
-        points, boxes = _first_prompts(sample, ids, scale, flips[i], use_box, rng)
-        target = _targets(sample, ids, arch, scale, flips[i]).to(sam.device)
+        points, boxes = _first_prompts(sample, ids, scales[i], flips[i], use_box, rng)
+        target = _targets(sample, ids, arch, scales[i], flips[i]).to(sam.device)
         losses.append(
             _simulate(sam, embeddings[i : i + 1], image_pe, target, points, boxes, arch, clicks, rng)
         )
@@ -254,6 +290,7 @@ def train(
     batch: int,
     objects: int,
     clicks: int,
+    zoom: float,
     lr: float,
     seed: int,
     val_every: int,
@@ -290,6 +327,7 @@ def train(
         "batch": batch,
         "objects": objects,
         "clicks": clicks,
+        "zoom": zoom,
         "lr": lr,
         "seed": seed,
         "threads": threads,
@@ -396,7 +434,8 @@ def _fit(
             group["lr"] = lr
         picks = rng.choice(len(train_set), size=min(setup["batch"], len(train_set)), replace=False)
         with autocast(device, precision):
-            loss = _step(sam, [train_set[i] for i in picks], arch, setup["objects"], setup["clicks"], rng)
+            batch = [train_set[i] for i in picks]
+            loss = _step(sam, batch, arch, setup["objects"], setup["clicks"], rng, setup.get("zoom", 0.0))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(sam.parameters(), 1.0)
