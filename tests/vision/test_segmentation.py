@@ -504,7 +504,7 @@ def test_train_tiny_then_load(tmp_path):
         batch=2,
         objects=2,
         clicks=1,
-        zoom=0.5,
+        zoom_crops=0.5,
         lr=1e-3,
         seed=0,
         val_every=2,

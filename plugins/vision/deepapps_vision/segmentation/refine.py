@@ -82,7 +82,11 @@ def box_mean(x, r: int):
 class Guide:
     """The image-only half of the guided filter for one image, computed once per image."""
 
-    def __init__(self, image: np.ndarray, refinement: Refinement, logit_side: int) -> None:
+    def __init__(
+        self, image: np.ndarray, refinement: Refinement, logit_side: int, magnification: float = 1.0
+    ) -> None:
+        """``magnification``: how much ``image`` is enlarged against the image the radius is meant for (a
+        zoom-in crop), so that the window covers the same part of the scene."""
         import torch
         import torch.nn.functional as F
 
@@ -94,7 +98,7 @@ class Guide:
         small = full if scale == 1.0 else F.interpolate(full[None], self.work, mode="area")[0]
         self.full, self.small = full, small
         cell = max(self.work) / logit_side  # working-size pixels per logit cell
-        self.r = max(1, round(refinement.radius * cell))
+        self.r = max(1, round(refinement.radius * magnification * cell))
         self.mean = box_mean(small, self.r)  # 3 x h x w
         products = torch.stack([small[i] * small[j] for i in range(3) for j in range(3)])
         cov = box_mean(products, self.r).view(3, 3, *self.work) - self.mean[:, None] * self.mean[None, :]

@@ -276,7 +276,9 @@ class SegmentationRunner(Runner):
         guide = self._guides.get(key)
         if guide is None:
             pixels = np.asarray(self.image) if image is None else image
-            guide = self._guides[key] = Guide(pixels, self.refinement, self.arch.low_res)
+            # a crop's window covers the same part of the scene as on the whole image (radius in its cells)
+            magnification = max(self.image.size) / max(pixels.shape[:2])
+            guide = self._guides[key] = Guide(pixels, self.refinement, self.arch.low_res, magnification)
             while len(self._guides) > 4:
                 self._guides.popitem(last=False)
         return refine_masks(masks, guide)

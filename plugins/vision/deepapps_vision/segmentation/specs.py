@@ -229,7 +229,7 @@ TRAIN_OPTIONS = (
         max=16,
     ),
     Option(
-        "zoom",
+        "zoom_crops",
         "float",
         0.5,
         "share of training images replaced by a crop around one of their objects (scale augmentation "

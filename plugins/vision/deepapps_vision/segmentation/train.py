@@ -210,11 +210,11 @@ def _step(
     objects: int,
     clicks: int,
     rng: np.random.Generator,
-    zoom: float = 0.0,
+    zoom_crops: float = 0.0,
 ):
     """The loss of one batch: encode the images once, then simulate prompts on their objects. A share
-    ``zoom`` of the images is replaced by a crop around one of their objects (:func:`_zoomed`)."""
-    samples = [_zoomed(s, rng) if s.count and rng.random() < zoom else s for s in samples]
+    ``zoom_crops`` of the images is replaced by a crop around one of their objects (:func:`_zoomed`)."""
+    samples = [_zoomed(s, rng) if s.count and rng.random() < zoom_crops else s for s in samples]
     flips = [bool(rng.random() < 0.5) for _ in samples]
     images, scales = _input_tensor(samples, arch, flips)
     embeddings = sam.image_encoder(images.to(sam.device))
@@ -290,7 +290,7 @@ def train(
     batch: int,
     objects: int,
     clicks: int,
-    zoom: float,
+    zoom_crops: float,
     lr: float,
     seed: int,
     val_every: int,
@@ -327,7 +327,7 @@ def train(
         "batch": batch,
         "objects": objects,
         "clicks": clicks,
-        "zoom": zoom,
+        "zoom_crops": zoom_crops,
         "lr": lr,
         "seed": seed,
         "threads": threads,
@@ -435,7 +435,9 @@ def _fit(
         picks = rng.choice(len(train_set), size=min(setup["batch"], len(train_set)), replace=False)
         with autocast(device, precision):
             batch = [train_set[i] for i in picks]
-            loss = _step(sam, batch, arch, setup["objects"], setup["clicks"], rng, setup.get("zoom", 0.0))
+            loss = _step(
+                sam, batch, arch, setup["objects"], setup["clicks"], rng, setup.get("zoom_crops", 0.0)
+            )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(sam.parameters(), 1.0)
