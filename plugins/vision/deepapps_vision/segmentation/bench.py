@@ -25,10 +25,10 @@ def _median_ms(fn: Callable[[int], Any], repeats: int) -> float:
     return round(statistics.median(times), 3)
 
 
-def _test_image(size: int) -> np.ndarray:
+def _test_scene(size: int) -> Any:
     from deepapps_vision.scenes import render_scene
 
-    return render_scene(10_001, size).image
+    return render_scene(10_001, size)
 
 
 FIGURES = {  # name -> (unit, what was timed)
@@ -54,11 +54,12 @@ FIGURES = {  # name -> (unit, what was timed)
 }
 
 
-def _prompt_timings(runner: Any, image: np.ndarray, repeats: int) -> dict[str, float]:
+def _prompt_timings(runner: Any, scene: Any, repeats: int) -> dict[str, Any]:
     from .zoom import Zoom
 
     zoom = runner.zoom
     runner = runner.with_zoom(Zoom("off"))
+    image = scene.image
     h, w = image.shape[:2]
 
     def fresh(i: int) -> None:  # a one-pixel change: a new hash, so the encoder runs
@@ -85,15 +86,21 @@ def _prompt_timings(runner: Any, image: np.ndarray, repeats: int) -> dict[str, f
             lambda i: Guide(image, runner.refinement, runner.arch.low_res), repeats
         )
     if zoom.active:
-        timings.update(_zoom_timings(runner.with_zoom(zoom), image, centre, box, repeats))
+        zoomed, crops = _zoom_timings(runner.with_zoom(zoom), scene, repeats)
+        timings.update(zoomed)
+        timings["crops"] = crops
     return timings
 
 
-def _zoom_timings(runner: Any, image: np.ndarray, centre: list, box: list, repeats: int) -> dict[str, float]:
-    """Zoom-in on an object seen for the first time: every crop's embedding is dropped before each run, so
-    the crop's encoder is timed too (the whole image's stays cached)."""
-    runner.set_image(image)
+def _zoom_timings(runner: Any, scene: Any, repeats: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Zoom-in on the render's first object, seen for the first time: every crop's embedding is dropped
+    before each run, so the crop's encoder is timed too (the whole image's stays cached)."""
+    from .prompts import inner_point
+
+    runner.set_image(scene.image)
     whole = runner.predictor.last_key
+    click = [list(inner_point(scene.instance_mask == 1))]
+    box = [float(v) for v in scene.boxes[0]]
 
     def uncached(fn):
         def run(i: int) -> None:
@@ -103,14 +110,15 @@ def _zoom_timings(runner: Any, image: np.ndarray, centre: list, box: list, repea
 
         return run
 
-    small = [box[0] + (box[2] - box[0]) * 0.3, box[1] + (box[3] - box[1]) * 0.3]
-    small += [box[0] + (box[2] - box[0]) * 0.7, box[1] + (box[3] - box[1]) * 0.7]
-    return {
-        "zoomed_click_ms": _median_ms(
-            uncached(lambda: runner.predict(points=centre, multimask=True)), repeats
-        ),
-        "zoomed_box_ms": _median_ms(uncached(lambda: runner.predict(box=small)), repeats),
-    }
+    timings, crops = {}, {}
+    for name, fn in (
+        ("zoomed_click_ms", lambda: runner.predict(points=click, multimask=True)),
+        ("zoomed_box_ms", lambda: runner.predict(box=box)),
+    ):
+        calls = runner.encoder_calls
+        timings[name] = _median_ms(uncached(fn), repeats)
+        crops[name] = (runner.encoder_calls - calls) / (repeats + 1)  # 1.0: every run encoded a crop
+    return timings, crops
 
 
 def bench(
@@ -144,8 +152,9 @@ def bench(
         "zoom_context": zoom_context,
     }
     runner = deepapps.load("segmentation", model, device=device, precision=precision, cache_size=4, **masking)
-    image = _test_image(image_size)
-    timings = _prompt_timings(runner, image, repeats)
+    scene = _test_scene(image_size)
+    image = scene.image
+    timings = _prompt_timings(runner, scene, repeats)
     arch = runner.arch
     setup = {
         "image": f"scenes render seed 10001, {image.shape[1]}x{image.shape[0]}",
@@ -164,7 +173,8 @@ def bench(
     report = BenchReport(task="segmentation", model=model.name, figures={}, seconds=0.0, setup=setup)
     for name, (unit, note) in FIGURES.items():
         if name in timings:
-            report.add(name, timings[name], unit, stat="median", note=note)
+            extra = {"crops_per_run": timings["crops"][name]} if name in timings.get("crops", {}) else {}
+            report.add(name, timings[name], unit, stat="median", note=note, **extra)
     if everything:
         start = time.perf_counter()
         found = runner.segment_everything(image)
