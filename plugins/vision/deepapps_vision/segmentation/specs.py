@@ -231,9 +231,9 @@ TRAIN_OPTIONS = (
     Option(
         "zoom_crops",
         "float",
-        0.5,
+        0.0,
         "share of training images replaced by a crop around one of their objects (scale augmentation "
-        "for zoom-in)",
+        "for zoom-in; 0.5 did not help within an hour of CPU, docs/segmentation.md)",
         min=0,
         max=1,
     ),
