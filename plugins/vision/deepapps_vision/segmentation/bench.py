@@ -141,16 +141,11 @@ def bench(
     import deepapps
     from deepapps.runtime.threads import set_threads
 
+    from .specs import mask_settings
+
     set_threads()  # DEEPAPPS_THREADS, else every core
     t0 = time.perf_counter()
-    masking = {
-        "refine": refine,
-        "refine_radius": refine_radius,
-        "refine_eps": refine_eps,
-        "zoom": zoom,
-        "zoom_max": zoom_max,
-        "zoom_context": zoom_context,
-    }
+    masking = mask_settings(refine, refine_radius, refine_eps, zoom, zoom_max, zoom_context)
     runner = deepapps.load("segmentation", model, device=device, precision=precision, cache_size=4, **masking)
     scene = _test_scene(image_size)
     image = scene.image

@@ -164,18 +164,13 @@ def evaluate(
     import deepapps
     from deepapps.runtime.threads import set_threads
 
+    from .specs import mask_settings
+
     set_threads()  # DEEPAPPS_THREADS, else every core
     t0 = time.perf_counter()
     name = check_dataset(dataset)
     samples = _samples(name, split, limit, scene_count, scene_seed, scene_size, progress)
-    masking = {
-        "refine": refine,
-        "refine_radius": refine_radius,
-        "refine_eps": refine_eps,
-        "zoom": zoom,
-        "zoom_max": zoom_max,
-        "zoom_context": zoom_context,
-    }
+    masking = mask_settings(refine, refine_radius, refine_eps, zoom, zoom_max, zoom_context)
     runner = deepapps.load("segmentation", model, device=device, precision=precision, **masking)
     calls = runner.encoder_calls
     metrics: dict[str, Any] = score_samples(runner, samples, max_clicks, iou_target, progress)

@@ -97,6 +97,26 @@ MASK_OPTIONS = (
     ),
 )
 
+
+def mask_settings(
+    refine: str | None,
+    refine_radius: float | None,
+    refine_eps: float | None,
+    zoom: str | None,
+    zoom_max: float | None,
+    zoom_context: float | None,
+) -> dict[str, str | float | None]:
+    """The MASK_OPTIONS as keyword arguments of ``deepapps.load("segmentation", ...)``."""
+    return {
+        "refine": refine,
+        "refine_radius": refine_radius,
+        "refine_eps": refine_eps,
+        "zoom": zoom,
+        "zoom_max": zoom_max,
+        "zoom_context": zoom_context,
+    }
+
+
 #: Grid prompts of "segment everything" (used when an image comes with no prompt at all). Not set: the model's
 #: own default (a checkpoint's "everything" metadata, else EVERYTHING_SAM or EVERYTHING_SMALL by its size).
 EVERYTHING_OPTIONS = (
