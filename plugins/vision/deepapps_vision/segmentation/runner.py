@@ -60,6 +60,11 @@ class EmbeddingCache:
         self.hits += 1
         return entry
 
+    def touch(self, key: str) -> None:
+        """Make ``key`` the most recently used entry (no hit is counted)."""
+        if key in self.items:
+            self.items.move_to_end(key)
+
     def put(self, key: str, entry: tuple[Any, tuple[int, int], tuple[int, int]]) -> None:
         self.items[key] = entry
         self.items.move_to_end(key)
@@ -103,7 +108,7 @@ def cached_predictor(sam: Any, cache: EmbeddingCache, device: str, precision: st
         def restore(self, state: tuple[Any, ...]) -> None:
             self.features, self.original_size, self.input_size, self.last_key, self.last_hit = state
             self.is_image_set = True
-            cache.get(self.last_key)  # keep the whole image the most recently used entry
+            cache.touch(self.last_key)  # keep the whole image the most recently used entry
 
     return CachedPredictor(sam)
 
@@ -137,6 +142,7 @@ class SegmentationRunner(Runner):
         self.cache = EmbeddingCache(cache_size)
         self.predictor = cached_predictor(sam, self.cache, device, precision)
         self.image = None  # the PIL image set last
+        self.pixels: np.ndarray | None = None  # the same as an RGB array (crops and the filter read it)
         self._guides: OrderedDict[str, Guide] = OrderedDict()  # the refinement's per-image half, by image key
         self.lock = threading.Lock()  # one call at a time: the runner holds the current image
 
@@ -168,8 +174,9 @@ class SegmentationRunner(Runner):
         from deepapps.runtime.images import load_image
 
         pil = load_image(image)
-        self.predictor.set_image(np.asarray(pil))
-        self.image = pil
+        pixels = np.asarray(pil)
+        self.predictor.set_image(pixels)
+        self.image, self.pixels = pil, pixels
         return self.predictor.last_hit
 
     def _require_image(self) -> tuple[int, int]:
@@ -259,7 +266,7 @@ class SegmentationRunner(Runner):
         if bx is not None:
             crop_box = np.clip(bx - np.tile(shift, 2), 0, [crop.width, crop.height] * 2)
         crop_mask = None if mask_t is None else to_crop(mask_t, crop, width, height)
-        image = crop.of(np.asarray(self.image))
+        image = crop.of(self.pixels)
         whole = self.predictor.state()
         try:
             self.predictor.set_image(image)
@@ -275,7 +282,7 @@ class SegmentationRunner(Runner):
         key = self.predictor.last_key
         guide = self._guides.get(key)
         if guide is None:
-            pixels = np.asarray(self.image) if image is None else image
+            pixels = self.pixels if image is None else image
             # a crop's window covers the same part of the scene as on the whole image (radius in its cells)
             magnification = max(self.image.size) / max(pixels.shape[:2])
             guide = self._guides[key] = Guide(pixels, self.refinement, self.arch.low_res, magnification)
@@ -359,7 +366,7 @@ class SegmentationRunner(Runner):
             output_mode="binary_mask",
         )
         generator.predictor = self.predictor  # reuse the cached embedding
-        records = sorted(generator.generate(np.asarray(self.image)), key=lambda r: -r["area"])
+        records = sorted(generator.generate(self.pixels), key=lambda r: -r["area"])
         masks = np.stack([r["segmentation"] for r in records]) if records else self._no_masks()
         scores = np.asarray([r["predicted_iou"] for r in records], dtype=np.float32)
         stability = [float(r["stability_score"]) for r in records]

@@ -435,9 +435,7 @@ def _fit(
         picks = rng.choice(len(train_set), size=min(setup["batch"], len(train_set)), replace=False)
         with autocast(device, precision):
             batch = [train_set[i] for i in picks]
-            loss = _step(
-                sam, batch, arch, setup["objects"], setup["clicks"], rng, setup.get("zoom_crops", 0.0)
-            )
+            loss = _step(sam, batch, arch, setup["objects"], setup["clicks"], rng, setup["zoom_crops"])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(sam.parameters(), 1.0)
