@@ -144,6 +144,57 @@ def test_guided_refinement_snaps_a_coarse_mask_to_the_image_edges():
         assert before < 0.85 and after > 0.95, (cell_px, before, after)
 
 
+def test_refined_masks_keep_the_clicks_and_lose_small_holes():
+    from deepapps_vision.segmentation.refine import respect_prompts
+
+    raw = np.zeros((1, 40, 40), bool)
+    raw[0, 5:35, 5:35] = True  # the network's mask: a filled square
+    filtered = raw.copy()
+    filtered[0, 15:18, 15:18] = False  # a 9 px hole cut by the filter (a dark patch on the object)
+    filtered[0, 5:12, 28:35] = False  # a bite at a corner, where the user clicked
+    filtered[0, 36:39, 5:9] = True  # the filter spilled onto the background, where the user clicked "not"
+    points, labels = np.array([[30.5, 8.0], [6.0, 37.0]]), np.array([1, 0])
+    kept = respect_prompts(filtered, raw, points, labels, max_hole=9)
+    assert kept[0, 15:18, 15:18].all() and kept[0, 5:12, 28:35].all() and not kept[0, 36:39, 5:9].any()
+    assert np.array_equal(kept, raw)
+    # a hole larger than max_hole stays; with no clicks the bite and the spill stay too
+    alone = respect_prompts(filtered, raw, None, None, max_hole=8)
+    assert not alone[0, 15:18, 15:18].any() and not alone[0, 5:12, 28:35].any() and alone[0, 36:39, 5:9].all()
+    assert respect_prompts(filtered, raw, None, None, max_hole=0).sum() == filtered.sum()
+
+
+def test_max_points_follow_the_model_and_cut_long_click_lists(tiny_sam, image, monkeypatch):
+    from deepapps_vision.segmentation.runner import max_points_for
+    from deepapps_vision.segmentation.specs import MAX_POINTS_SMALL
+
+    assert max_points_for(VIT_B, {}, None) == 0  # official SAM: every point
+    assert max_points_for(SAM_TEST, {}, None) == MAX_POINTS_SMALL >= 2
+    assert (
+        max_points_for(SAM_TEST, {"max_points": 5}, None) == 5
+        and max_points_for(VIT_B, {"max_points": 5}, 3) == 3
+    )
+    with pytest.raises(CheckpointError, match="max_points"):
+        max_points_for(SAM_TEST, {"max_points": 1}, None)
+    with pytest.raises(InputError, match="max-points"):
+        max_points_for(SAM_TEST, {}, 1)
+    r = deepapps.load("segmentation", tiny_sam["safetensors"], device="cpu", cache=False, max_points=3)
+    r.set_image(image)
+    seen = []
+    original = r.predictor.predict_torch
+
+    def spy(coords, labels, *args, **kwargs):
+        seen.append(None if coords is None else coords[0].tolist())
+        return original(coords, labels, *args, **kwargs)
+
+    monkeypatch.setattr(r.predictor, "predict_torch", spy)
+    points = [[10, 10], [20, 12], [30, 14], [40, 16], [50, 18]]
+    _, _, logits = r.predict(points=points[:1])
+    r.predict(points=points, labels=[1, 0, 1, 0, 1])  # no mask_input: every point
+    r.predict(points=points, labels=[1, 0, 1, 0, 1], mask_input=logits[0])  # the first and the latest two
+    scale = r.predictor.transform.apply_coords(np.array(points, float), (48, 64))
+    assert len(seen[1]) == 5 and np.allclose(seen[2], scale[[0, 3, 4]], atol=1e-4)
+
+
 def test_refinement_defaults_follow_the_model_and_options(tiny_sam, image):
     import torch
 
@@ -446,6 +497,7 @@ def test_eval_and_bench_on_tiny(tiny_sam):
     from deepapps.resolution import resolve_model
     from deepapps_vision.segmentation.bench import bench
     from deepapps_vision.segmentation.evaluate import evaluate
+    from deepapps_vision.segmentation.specs import MAX_POINTS_SMALL
 
     ref = resolve_model("segmentation", str(tiny_sam["safetensors"]))
     report = evaluate(
@@ -466,6 +518,9 @@ def test_eval_and_bench_on_tiny(tiny_sam):
         zoom="off",
         zoom_max=None,
         zoom_context=None,
+        refine_holes=0.0,
+        refine_threshold=None,
+        max_points=None,
         scene_count=1500,
         scene_seed=0,
         scene_size=320,
@@ -475,15 +530,24 @@ def test_eval_and_bench_on_tiny(tiny_sam):
     assert report.n == 1 and m["objects"] == 24 and 0 <= m["miou_box"] <= 1 and 1 <= m["clicks_to_90"] <= 3
     assert report.extra["encoder_calls"] == 1 and report.extra["zoom"]["mode"] == "off"
     assert report.extra["refinement"]["method"] == "guided" and report.extra["refinement"]["radius"] == 3.0
+    assert report.extra["refinement"]["holes"] == 0.0 and report.extra["max_points"] == MAX_POINTS_SMALL
     kwargs = dict(
-        repeats=2, image_size=96, everything=False, refine_radius=None, refine_eps=None, zoom_max=3.0
+        repeats=2,
+        image_size=96,
+        everything=False,
+        refine_radius=None,
+        refine_eps=None,
+        zoom_max=3.0,
+        refine_holes=None,
+        refine_threshold=None,
+        max_points=None,
     )
     figures = bench(ref, "cpu", "fp32", refine=None, zoom=None, zoom_context=None, **kwargs).figures
     assert (
         figures["encoder_ms_per_image"]["value"] > 0 and figures["decoder_ms_per_click"]["unit"] == "ms/click"
     )
     assert figures["refine_setup_ms_per_image"]["value"] > 0
-    assert figures["zoomed_box_ms"]["value"] > figures["decoder_ms_per_box"]["value"]  # a crop's encoder too
+    assert figures["zoomed_box_ms"]["crops_per_run"] == 1.0  # each timed zoomed box runs a crop's encoder
     plain = bench(ref, "cpu", "fp32", refine="none", zoom="off", zoom_context=None, **kwargs).figures
     assert "refine_setup_ms_per_image" not in plain and "zoomed_box_ms" not in plain
 
@@ -506,6 +570,7 @@ def test_train_tiny_then_load(tmp_path):
         objects=2,
         clicks=1,
         zoom_crops=0.5,
+        trainable="all",
         lr=1e-3,
         seed=0,
         val_every=2,
@@ -519,6 +584,51 @@ def test_train_tiny_then_load(tmp_path):
     assert [r["step"] for r in rows] == [2, 3] and all(0 <= r["val_miou_box"] <= 1 for r in rows)
     trained = deepapps.load("segmentation", tmp_path / "run" / "model.safetensors", device="cpu", cache=False)
     assert trained.arch == SAM_TEST
+
+
+def test_trainable_parts(tmp_path, tiny_sam):
+    import torch
+
+    from deepapps.resolution import resolve_model
+    from deepapps.runtime.checkpoint import load_checkpoint
+    from deepapps_vision.scenes import generate
+    from deepapps_vision.segmentation.train import train
+
+    data = generate(6, seed=3, size=64, out_dir=tmp_path / "scenes", progress=False)
+    ref = resolve_model("segmentation", str(tiny_sam["safetensors"]))
+    before, _ = load_checkpoint(tiny_sam["safetensors"])
+    expected = {
+        "decoder": {"prompt_encoder", "mask_decoder"},
+        "iou-head": {"mask_decoder.iou_prediction_head"},
+    }
+    for which, parts in expected.items():
+        out = tmp_path / which
+        train(
+            ref,
+            str(data.parent),
+            out,
+            "cpu",
+            "fp32",
+            arch="sam_test",
+            steps=2,
+            minutes=None,
+            batch=2,
+            objects=2,
+            clicks=1,
+            zoom_crops=0.0,
+            trainable=which,
+            lr=1e-2,
+            seed=0,
+            val_every=2,
+            scene_count=1500,
+            scene_seed=0,
+            scene_size=320,
+            progress=False,
+        )
+        after, meta = load_checkpoint(out / "last.safetensors")
+        assert meta["training"]["trainable"] == which
+        changed = {k for k in before if not torch.equal(before[k], after[k])}
+        assert changed and all(any(k.startswith(p + ".") for p in parts) for k in changed), (which, changed)
 
 
 # --- the bundled model -------------------------------------------------------------------------------------

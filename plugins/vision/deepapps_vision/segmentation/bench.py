@@ -134,6 +134,9 @@ def bench(
     zoom: str | None,
     zoom_max: float | None,
     zoom_context: float | None,
+    refine_holes: float | None,
+    refine_threshold: float | None,
+    max_points: int | None,
 ) -> BenchReport:
     """Median milliseconds of: the image encoder, a cache hit, one click, one box, and segment-everything."""
     import torch
@@ -145,7 +148,17 @@ def bench(
 
     set_threads()  # DEEPAPPS_THREADS, else every core
     t0 = time.perf_counter()
-    masking = mask_settings(refine, refine_radius, refine_eps, zoom, zoom_max, zoom_context)
+    masking = mask_settings(
+        refine,
+        refine_radius,
+        refine_eps,
+        zoom,
+        zoom_max,
+        zoom_context,
+        refine_holes,
+        refine_threshold,
+        max_points,
+    )
     runner = deepapps.load("segmentation", model, device=device, precision=precision, cache_size=4, **masking)
     scene = _test_scene(image_size)
     image = scene.image
@@ -164,6 +177,7 @@ def bench(
         "params": sum(p.numel() for p in runner.sam.parameters()),
         "refinement": runner.refinement.to_dict(),
         "zoom": runner.zoom.to_dict(),
+        "max_points": runner.max_points,
     }
     report = BenchReport(task="segmentation", model=model.name, figures={}, seconds=0.0, setup=setup)
     for name, (unit, note) in FIGURES.items():

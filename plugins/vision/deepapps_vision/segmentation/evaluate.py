@@ -155,6 +155,9 @@ def evaluate(
     zoom: str | None,
     zoom_max: float | None,
     zoom_context: float | None,
+    refine_holes: float | None,
+    refine_threshold: float | None,
+    max_points: int | None,
     scene_count: int,
     scene_seed: int,
     scene_size: int,
@@ -170,7 +173,17 @@ def evaluate(
     t0 = time.perf_counter()
     name = check_dataset(dataset)
     samples = _samples(name, split, limit, scene_count, scene_seed, scene_size, progress)
-    masking = mask_settings(refine, refine_radius, refine_eps, zoom, zoom_max, zoom_context)
+    masking = mask_settings(
+        refine,
+        refine_radius,
+        refine_eps,
+        zoom,
+        zoom_max,
+        zoom_context,
+        refine_holes,
+        refine_threshold,
+        max_points,
+    )
     runner = deepapps.load("segmentation", model, device=device, precision=precision, **masking)
     calls = runner.encoder_calls
     metrics: dict[str, Any] = score_samples(runner, samples, max_clicks, iou_target, progress)
@@ -187,12 +200,14 @@ def evaluate(
         seconds=time.perf_counter() - t0,
         extra={
             "protocol": "center clicks on the largest error region, previous logits as mask input; "
-            "1-click keeps the highest predicted IoU of 3 masks",
+            "1-click keeps the highest predicted IoU of 3 masks; with max_points > 0 the decoder gets the "
+            "first click and the latest ones",
             "max_clicks": max_clicks,
             "iou_target": iou_target,
             "encoder_calls": runner.encoder_calls - calls,
             "refinement": runner.refinement.to_dict(),
             "zoom": runner.zoom.to_dict(),
+            "max_points": runner.max_points,
             "detector": (boxes_model or "object-detection default") if detect and name != "coins" else None,
         },
     )

@@ -8,6 +8,13 @@ function of the image's colours, ``q = a . I + b``, so the filtered mask follows
 edges where the colours change and stays smooth where they do not. It is applied after the model,
 on each prompted mask; the model's logits (``mask_input`` for the next click) are left as they are.
 
+Two rules then keep the filter from undoing what the network and the user agree on
+(:func:`respect_prompts`): holes of the filtered mask up to ``holes`` logit cells are filled (a
+patterned object, such as a football's black patches, is cut apart by an edge-following filter;
+SAM's own ``remove_small_regions`` fills holes the same way for segment everything), and a click
+wins over the filter: where the filter dropped a positive click's pixel that the network's mask
+held, the part it dropped there comes back (and the other way round for a negative click).
+
 Sizes are in mask-logit cells (the image's long side divided by the logit grid's side), so a setting
 carries over between image sizes. The filter's coefficients vary smoothly at the window's scale, so
 they are computed at ``cell_px`` pixels per logit cell and upsampled (He and Sun's "fast guided
@@ -39,12 +46,20 @@ class Refinement:
     #: resolution of the filter's coefficients, in pixels per logit cell (the fast guided filter); the mask
     #: itself is always made at the image's full size
     cell_px: float = 2.0
+    #: largest hole of a filtered mask that is filled, in logit cells (0: none)
+    holes: float = 0.0
+    #: the filtered probability a mask is cut at
+    threshold: float = 0.5
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"mask refinement {self.method!r} is unknown; use one of {', '.join(METHODS)}")
-        if not (self.radius > 0 and self.eps > 0 and self.cell_px > 0):
-            raise ValueError(f"mask refinement needs radius, eps and cell_px above 0, not {self}")
+        if not (self.radius > 0 and self.eps > 0 and self.cell_px > 0 and self.holes >= 0):
+            raise ValueError(
+                f"mask refinement needs radius, eps and cell_px above 0 and holes >= 0, not {self}"
+            )
+        if not 0 < self.threshold < 1:
+            raise ValueError(f"mask refinement's threshold must be between 0 and 1, not {self.threshold}")
 
     @property
     def active(self) -> bool:
@@ -124,8 +139,41 @@ class Guide:
         return (coef[:, :3] * self.full[None]).sum(1) + coef[:, 3]
 
 
-def refine_masks(logits, guide: Guide):
-    """Boolean masks (N x H x W) from full-size mask logits (N x H x W) through the guided filter."""
+def refine_masks(logits, guide: Guide, threshold: float = 0.5):
+    """Boolean masks (N x H x W) from full-size mask logits (N x H x W) through the guided filter, cut at
+    ``threshold``."""
     import torch
 
-    return guide.filter(torch.sigmoid(logits.float())) > 0.5
+    return guide.filter(torch.sigmoid(logits.float())) > threshold
+
+
+def respect_prompts(
+    masks: np.ndarray, raw: np.ndarray, points: np.ndarray | None, labels: np.ndarray | None, max_hole: float
+) -> np.ndarray:
+    """Filtered masks (N x H x W bool) with their holes up to ``max_hole`` pixels filled, and each click
+    kept as the network's mask ``raw`` (N x H x W bool) had it: a positive click the filter dropped gets
+    back the region it dropped around the click, a negative click the filter added loses the region it
+    added there. ``points`` are pixel x, y in the masks' frame."""
+    from scipy import ndimage
+
+    out = masks.copy()
+    height, width = out.shape[-2:]
+    if points is None or labels is None:
+        points, labels = np.zeros((0, 2)), np.zeros(0)
+    for i in range(len(out)):
+        if max_hole > 0:  # a hole: a background region that does not touch the border
+            regions, count = ndimage.label(~out[i])
+            if count:
+                small = np.bincount(regions.ravel()) <= max_hole
+                small[0] = False
+                small[np.concatenate([regions[0], regions[-1], regions[:, 0], regions[:, -1]])] = False
+                out[i] |= small[regions]
+        for (x, y), label in zip(points, labels, strict=True):
+            col, row = min(int(x), width - 1), min(int(y), height - 1)
+            if label == 1 and raw[i, row, col] and not out[i, row, col]:
+                regions, _ = ndimage.label(raw[i] & ~out[i])
+                out[i] |= regions == regions[row, col]
+            elif label == 0 and out[i, row, col] and not raw[i, row, col]:
+                regions, _ = ndimage.label(out[i] & ~raw[i])
+                out[i] &= regions != regions[row, col]
+    return out

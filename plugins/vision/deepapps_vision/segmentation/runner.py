@@ -29,9 +29,18 @@ from deepapps.resolution import ModelRef
 from deepapps.runner import Runner, describe_input
 
 from .prompts import check_box, check_points
-from .refine import Guide, Refinement, refine_masks
+from .refine import Guide, Refinement, refine_masks, respect_prompts
 from .results import SegmentationResult, make_instances
-from .specs import EVERYTHING_SAM, EVERYTHING_SMALL, REFINE_SAM, REFINE_SMALL, TASK, ZOOM_SAM, ZOOM_SMALL
+from .specs import (
+    EVERYTHING_SAM,
+    EVERYTHING_SMALL,
+    MAX_POINTS_SMALL,
+    REFINE_SAM,
+    REFINE_SMALL,
+    TASK,
+    ZOOM_SAM,
+    ZOOM_SMALL,
+)
 from .zoom import Zoom, crop_for, from_crop, logits_region, paste, to_crop
 
 
@@ -129,6 +138,7 @@ class SegmentationRunner(Runner):
         everything: dict[str, Any] | None = None,
         refinement: Refinement | None = None,
         zoom: Zoom | None = None,
+        max_points: int = 0,
     ) -> None:
         super().__init__(model_name, device, precision)
         self.sam = sam
@@ -139,6 +149,8 @@ class SegmentationRunner(Runner):
         self.refinement = refinement or Refinement()
         #: whether prompted masks are made again on a crop around the object (zoom.py); off is SAM's own
         self.zoom = zoom or Zoom()
+        #: with mask_input, the decoder gets the first click and the latest ones, at most this many (0: all)
+        self.max_points = max_points
         self.cache = EmbeddingCache(cache_size)
         self.predictor = cached_predictor(sam, self.cache, device, precision)
         self.image = None  # the PIL image set last
@@ -204,6 +216,10 @@ class SegmentationRunner(Runner):
         if multimask is None:
             multimask = pts is not None and len(pts) == 1 and bx is None
         mask_t = None if mask_input is None else self._mask_input(mask_input)
+        if mask_t is not None and pts is not None and 0 < self.max_points < len(pts):
+            # the first click and the latest ones; the earlier corrections live on in mask_input
+            keep = np.r_[0, np.arange(len(pts) - self.max_points + 1, len(pts))]
+            pts, labs = pts[keep], labs[keep]
         with torch.inference_mode():
             if self.zoom.active:
                 masks, scores, logits = self._zoomed(pts, labs, bx, multimask, mask_t)
@@ -233,7 +249,7 @@ class SegmentationRunner(Runner):
         masks, scores, logits = self.predictor.predict_torch(
             coords, labels_t, box_t, mask_t, multimask, return_logits=self.refinement.active
         )
-        return self._finish_masks(masks[0], image), scores[0], logits[0]
+        return self._finish_masks(masks[0], image, pts, labs), scores[0], logits[0]
 
     def _zoomed(self, pts, labs, bx, multimask: bool, mask_t):
         """``_decode`` again on a crop around the object (zoom.py); the whole image when no crop helps."""
@@ -275,8 +291,11 @@ class SegmentationRunner(Runner):
             self.predictor.restore(whole)
         return paste(masks, crop, width, height), scores, from_crop(logits[None], crop, width, height)[0]
 
-    def _finish_masks(self, masks, image: np.ndarray | None = None):
-        """Boolean masks from the predictor's output: thresholded by SAM, or full-size logits refined."""
+    def _finish_masks(self, masks, image: np.ndarray | None = None, pts=None, labs=None):
+        """Boolean masks from the predictor's output: thresholded by SAM, or full-size logits refined (then
+        small holes filled and the clicks ``pts``, in ``image``'s pixels, kept as the network had them)."""
+        import torch
+
         if not self.refinement.active:
             return masks
         key = self.predictor.last_key
@@ -288,7 +307,10 @@ class SegmentationRunner(Runner):
             guide = self._guides[key] = Guide(pixels, self.refinement, self.arch.low_res, magnification)
             while len(self._guides) > 4:
                 self._guides.popitem(last=False)
-        return refine_masks(masks, guide)
+        refined = refine_masks(masks, guide, self.refinement.threshold).cpu().numpy()
+        cell = max(self.image.size) / self.arch.low_res  # a crop keeps the image's pixel scale
+        kept = respect_prompts(refined, (masks > 0).cpu().numpy(), pts, labs, self.refinement.holes * cell**2)
+        return torch.from_numpy(kept).to(masks.device)
 
     def _mask_input(self, mask_input: Any):
         import torch
@@ -504,13 +526,24 @@ def make_runner(
     zoom: str | None,
     zoom_max: float | None,
     zoom_context: float | None,
+    refine_holes: float | None,
+    refine_threshold: float | None,
+    max_points: int | None,
 ) -> SegmentationRunner:
     """Runner factory registered in the TaskSpec (the core has resolved model, device and precision)."""
     from .loading import load_sam
 
     sam, arch, meta = load_sam(model, device)
     everything = everything_defaults(arch, meta)
-    refinement = refinement_for(arch, meta, method=refine, radius=refine_radius, eps=refine_eps)
+    refinement = refinement_for(
+        arch,
+        meta,
+        method=refine,
+        radius=refine_radius,
+        eps=refine_eps,
+        holes=refine_holes,
+        threshold=refine_threshold,
+    )
     zoom_in = zoom_for(arch, meta, mode=zoom, max_scale=zoom_max, context=zoom_context)
     return SegmentationRunner(
         model.name,
@@ -522,6 +555,7 @@ def make_runner(
         everything=everything,
         refinement=refinement,
         zoom=zoom_in,
+        max_points=max_points_for(arch, meta, max_points),
     )
 
 
@@ -536,6 +570,25 @@ def zoom_for(arch: Any, meta: dict[str, Any], **given: Any) -> Zoom:
     """A model's zoom-in: off for the official sizes (SAM as published), on for the small models (settings
     chosen on scenes val renders); a checkpoint's ``zoom`` metadata, then the caller's values, win."""
     return _setting(Zoom, "zoom", "zoom-in", ZOOM_SAM, ZOOM_SMALL, arch, meta, given)
+
+
+def max_points_for(arch: Any, meta: dict[str, Any], given: int | None) -> int:
+    """How many points a model's decoder is given along with ``mask_input`` (0: all): every point for the
+    official sizes (SAM as published); for the small models, which were trained on a first prompt and one
+    corrective click and lose what later clicks won when given them all, the first click and the latest
+    ones, MAX_POINTS_SMALL in all (chosen on scenes val renders). A checkpoint's ``max_points`` metadata,
+    then the caller's value, win."""
+    from .arch import official_name
+
+    rule = "0 (every point) or at least 2 (the first click and the latest ones)"
+    if given is not None:
+        if given == 1:
+            raise InputError(f"--max-points must be {rule}, not 1")
+        return given
+    value = meta.get("max_points", 0 if official_name(arch) else MAX_POINTS_SMALL)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0 or value == 1:
+        raise CheckpointError(f"the checkpoint's max_points must be {rule}, not {value!r}")
+    return value
 
 
 def _setting(

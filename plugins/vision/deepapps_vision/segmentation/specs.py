@@ -30,15 +30,24 @@ EVERYTHING_SMALL = {"points_per_side": 12, "pred_iou_thresh": 0.5, "stability_th
 
 #: Refinement of prompted masks (refine.py) per kind of model: none for the official checkpoints (SAM as
 #: published); for the small models the guided filter at refine.Refinement's radius and eps (5 mask-logit cells,
-#: 1e-5), chosen on scenes *val* renders (docs/segmentation.md). A checkpoint's "refine" metadata wins over these.
+#: 1e-5) with holes up to 25 cells filled, chosen on scenes *val* renders (docs/segmentation.md). A checkpoint's
+#: "refine" metadata wins over these.
 REFINE_SAM = {"method": "none"}
-REFINE_SMALL = {"method": "guided"}
+REFINE_SMALL = {"method": "guided", "holes": 25.0, "threshold": 0.4}
 
 #: Zoom-in on prompted objects (zoom.py) per kind of model: off for the official checkpoints (SAM as published);
 #: on for the small models, at zoom.Zoom's magnification and context, chosen on scenes *val* renders
 #: (docs/segmentation.md). A checkpoint's "zoom" metadata wins over these.
 ZOOM_SAM = {"mode": "off"}
 ZOOM_SMALL = {"mode": "on"}
+
+#: Points given to the decoder with mask_input (a next click): every point for the official checkpoints; for the
+#: small models, trained on a first prompt and one corrective click, the first click and the latest ones, this
+#: many in all, chosen on scenes *val* renders (docs/segmentation.md). A checkpoint's "max_points" wins.
+MAX_POINTS_SMALL = 4
+
+#: What ``deepapps train segmentation --trainable`` may change (train.py: the parameters per choice).
+TRAINABLE = ("all", "decoder", "iou-head")
 
 MASK_OPTIONS = (
     Option(
@@ -69,6 +78,25 @@ MASK_OPTIONS = (
         when="load",
     ),
     Option(
+        "refine_holes",
+        "float",
+        None,
+        "guided refinement: fill holes of a refined mask up to this many mask-logit cells, 0 for none (not set: "
+        "the model's own)",
+        min=0,
+        max=1e6,
+        when="load",
+    ),
+    Option(
+        "refine_threshold",
+        "float",
+        None,
+        "guided refinement: the filtered mask probability a mask is cut at (not set: the model's own)",
+        min=0.01,
+        max=0.99,
+        when="load",
+    ),
+    Option(
         "zoom",
         "str",
         None,
@@ -95,6 +123,17 @@ MASK_OPTIONS = (
         max=16,
         when="load",
     ),
+    Option(
+        "max_points",
+        "int",
+        None,
+        "with mask_input (a next click), give the decoder the first click and the latest ones, at most this "
+        "many; 0 for every point (not set: the model's own; 4 for sam-tiny-scenes, every point for official "
+        "SAM)",
+        min=0,
+        max=1000,
+        when="load",
+    ),
 )
 
 
@@ -105,6 +144,9 @@ def mask_settings(
     zoom: str | None,
     zoom_max: float | None,
     zoom_context: float | None,
+    refine_holes: float | None,
+    refine_threshold: float | None,
+    max_points: int | None,
 ) -> dict[str, str | float | None]:
     """The MASK_OPTIONS as keyword arguments of ``deepapps.load("segmentation", ...)``."""
     return {
@@ -114,6 +156,9 @@ def mask_settings(
         "zoom": zoom,
         "zoom_max": zoom_max,
         "zoom_context": zoom_context,
+        "refine_holes": refine_holes,
+        "refine_threshold": refine_threshold,
+        "max_points": max_points,
     }
 
 
@@ -256,6 +301,15 @@ TRAIN_OPTIONS = (
         "for zoom-in; 0.5 did not help within an hour of CPU, docs/segmentation.md)",
         min=0,
         max=1,
+    ),
+    Option(
+        "trainable",
+        "str",
+        "all",
+        "what training changes: all, decoder (the prompt encoder and mask decoder; no backward pass through "
+        "the image encoder) or iou-head (the IoU prediction head only: masks stay as they are, only which of "
+        "three a click keeps changes); the last two fine-tune --model",
+        choices=TRAINABLE,
     ),
     Option("lr", "float", 1e-3, "peak AdamW learning rate (warm-up, then cosine decay)", min=1e-7, max=1),
     Option("seed", "int", 0, "training seed", min=0),

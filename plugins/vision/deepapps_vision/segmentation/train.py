@@ -291,6 +291,7 @@ def train(
     objects: int,
     clicks: int,
     zoom_crops: float,
+    trainable: str,
     lr: float,
     seed: int,
     val_every: int,
@@ -328,6 +329,7 @@ def train(
         "objects": objects,
         "clicks": clicks,
         "zoom_crops": zoom_crops,
+        "trainable": trainable,
         "lr": lr,
         "seed": seed,
         "threads": threads,
@@ -398,6 +400,23 @@ class _Recorder:
         }
 
 
+def _trainable(sam, which: str) -> list:
+    """The parameters ``--trainable`` lets training change; the others get no gradient (so autograd keeps no
+    graph through a frozen image encoder)."""
+    parts = {
+        "all": (sam,),
+        "decoder": (sam.prompt_encoder, sam.mask_decoder),
+        # the IoU token also steers the masks through the decoder's attention, so only the head's MLP moves
+        "iou-head": (sam.mask_decoder.iou_prediction_head,),
+    }
+    if which not in parts:
+        raise InputError(f"--trainable must be one of {', '.join(parts)}, not {which!r}")
+    sam.requires_grad_(False)
+    for part in parts[which]:
+        part.requires_grad_(True)
+    return [p for p in sam.parameters() if p.requires_grad]
+
+
 def _fit(
     sam,
     arch: SamArch,
@@ -419,7 +438,8 @@ def _fit(
     from deepapps.runtime.precision import autocast
     from deepapps.runtime.progress import progress as bar
 
-    opt = torch.optim.AdamW(sam.parameters(), lr=setup["lr"], weight_decay=0.05)
+    params = _trainable(sam, setup["trainable"])
+    opt = torch.optim.AdamW(params, lr=setup["lr"], weight_decay=0.05)
     recorder = _Recorder(out_dir, arch, setup, device, val_set)
     budget = minutes * 60 if minutes else None
     running: list[float] = []
@@ -438,7 +458,7 @@ def _fit(
             loss = _step(sam, batch, arch, setup["objects"], setup["clicks"], rng, setup["zoom_crops"])
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(sam.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         running.append(float(loss.detach()))
         step += 1
