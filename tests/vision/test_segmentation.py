@@ -552,24 +552,18 @@ def test_eval_and_bench_on_tiny(tiny_sam):
     assert "refine_setup_ms_per_image" not in plain and "zoomed_box_ms" not in plain
 
 
-def test_train_tiny_then_load(tmp_path):
-    from deepapps_vision.scenes import generate
+def _train_tiny(model, data, out, **changes):
+    """``train`` on a folder of tiny scenes with the test architecture; ``changes`` override the options."""
     from deepapps_vision.segmentation.train import train
 
-    data = generate(10, seed=5, size=64, out_dir=tmp_path / "scenes", progress=False)
-    summary = train(
-        None,
-        str(data.parent),
-        tmp_path / "run",
-        "cpu",
-        "fp32",
+    options = dict(
         arch="sam_test",
         steps=3,
         minutes=None,
         batch=2,
         objects=2,
         clicks=1,
-        zoom_crops=0.5,
+        zoom_crops=0.0,
         trainable="all",
         lr=1e-3,
         seed=0,
@@ -579,6 +573,14 @@ def test_train_tiny_then_load(tmp_path):
         scene_size=320,
         progress=False,
     )
+    return train(model, str(data.parent), out, "cpu", "fp32", **{**options, **changes})
+
+
+def test_train_tiny_then_load(tmp_path):
+    from deepapps_vision.scenes import generate
+
+    data = generate(10, seed=5, size=64, out_dir=tmp_path / "scenes", progress=False)
+    summary = _train_tiny(None, data, tmp_path / "run", zoom_crops=0.5)
     assert summary["steps"] == 3 and (tmp_path / "run" / "metrics.png").exists()
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [2, 3] and all(0 <= r["val_miou_box"] <= 1 for r in rows)
@@ -592,7 +594,6 @@ def test_trainable_parts(tmp_path, tiny_sam):
     from deepapps.resolution import resolve_model
     from deepapps.runtime.checkpoint import load_checkpoint
     from deepapps_vision.scenes import generate
-    from deepapps_vision.segmentation.train import train
 
     data = generate(6, seed=3, size=64, out_dir=tmp_path / "scenes", progress=False)
     ref = resolve_model("segmentation", str(tiny_sam["safetensors"]))
@@ -602,30 +603,8 @@ def test_trainable_parts(tmp_path, tiny_sam):
         "iou-head": {"mask_decoder.iou_prediction_head"},
     }
     for which, parts in expected.items():
-        out = tmp_path / which
-        train(
-            ref,
-            str(data.parent),
-            out,
-            "cpu",
-            "fp32",
-            arch="sam_test",
-            steps=2,
-            minutes=None,
-            batch=2,
-            objects=2,
-            clicks=1,
-            zoom_crops=0.0,
-            trainable=which,
-            lr=1e-2,
-            seed=0,
-            val_every=2,
-            scene_count=1500,
-            scene_seed=0,
-            scene_size=320,
-            progress=False,
-        )
-        after, meta = load_checkpoint(out / "last.safetensors")
+        _train_tiny(ref, data, tmp_path / which, steps=2, trainable=which, lr=1e-2)
+        after, meta = load_checkpoint(tmp_path / which / "last.safetensors")
         assert meta["training"]["trainable"] == which
         changed = {k for k in before if not torch.equal(before[k], after[k])}
         assert changed and all(any(k.startswith(p + ".") for p in parts) for k in changed), (which, changed)
