@@ -193,6 +193,11 @@ def test_max_points_follow_the_model_and_cut_long_click_lists(tiny_sam, image, m
     r.predict(points=points, labels=[1, 0, 1, 0, 1], mask_input=logits[0])  # the first and the latest two
     scale = r.predictor.transform.apply_coords(np.array(points, float), (48, 64))
     assert len(seen[1]) == 5 and np.allclose(seen[2], scale[[0, 3, 4]], atol=1e-4)
+    import deepapps_vision.segmentation.loading as loading
+
+    monkeypatch.setattr(loading, "load_sam", lambda *a, **k: pytest.fail("the model loaded before the check"))
+    with pytest.raises(InputError, match="max-points"):
+        deepapps.load("segmentation", tiny_sam["safetensors"], device="cpu", cache=False, max_points=1)
 
 
 def test_refinement_defaults_follow_the_model_and_options(tiny_sam, image):

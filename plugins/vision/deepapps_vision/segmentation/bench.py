@@ -146,19 +146,10 @@ def bench(
 
     from .specs import mask_settings
 
+    masking = mask_settings(locals())
+
     set_threads()  # DEEPAPPS_THREADS, else every core
     t0 = time.perf_counter()
-    masking = mask_settings(
-        refine,
-        refine_radius,
-        refine_eps,
-        zoom,
-        zoom_max,
-        zoom_context,
-        refine_holes,
-        refine_threshold,
-        max_points,
-    )
     runner = deepapps.load("segmentation", model, device=device, precision=precision, cache_size=4, **masking)
     scene = _test_scene(image_size)
     image = scene.image

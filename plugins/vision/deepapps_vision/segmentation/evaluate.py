@@ -169,21 +169,12 @@ def evaluate(
 
     from .specs import mask_settings
 
+    masking = mask_settings(locals())
+
     set_threads()  # DEEPAPPS_THREADS, else every core
     t0 = time.perf_counter()
     name = check_dataset(dataset)
     samples = _samples(name, split, limit, scene_count, scene_seed, scene_size, progress)
-    masking = mask_settings(
-        refine,
-        refine_radius,
-        refine_eps,
-        zoom,
-        zoom_max,
-        zoom_context,
-        refine_holes,
-        refine_threshold,
-        max_points,
-    )
     runner = deepapps.load("segmentation", model, device=device, precision=precision, **masking)
     calls = runner.encoder_calls
     metrics: dict[str, Any] = score_samples(runner, samples, max_clicks, iou_target, progress)

@@ -533,6 +533,7 @@ def make_runner(
     """Runner factory registered in the TaskSpec (the core has resolved model, device and precision)."""
     from .loading import load_sam
 
+    check_max_points(max_points)  # a bad value is refused before the model loads
     sam, arch, meta = load_sam(model, device)
     everything = everything_defaults(arch, meta)
     refinement = refinement_for(
@@ -580,15 +581,22 @@ def max_points_for(arch: Any, meta: dict[str, Any], given: int | None) -> int:
     then the caller's value, win."""
     from .arch import official_name
 
-    rule = "0 (every point) or at least 2 (the first click and the latest ones)"
     if given is not None:
-        if given == 1:
-            raise InputError(f"--max-points must be {rule}, not 1")
+        check_max_points(given)
         return given
     value = meta.get("max_points", 0 if official_name(arch) else MAX_POINTS_SMALL)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0 or value == 1:
-        raise CheckpointError(f"the checkpoint's max_points must be {rule}, not {value!r}")
+        raise CheckpointError(f"the checkpoint's max_points must be {MAX_POINTS_RULE}, not {value!r}")
     return value
+
+
+MAX_POINTS_RULE = "0 (every point) or at least 2 (the first click and the latest ones)"
+
+
+def check_max_points(given: int | None) -> None:
+    """Refuse a caller's ``max_points`` of 1 (the option's range has already refused negatives)."""
+    if given == 1:
+        raise InputError(f"--max-points must be {MAX_POINTS_RULE}, not 1")
 
 
 def _setting(

@@ -7,7 +7,9 @@ and passes each one explicitly to the runner, ``train``, ``evaluate`` and ``benc
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from deepapps import ModelCard, ModelSpec, Option, TaskSpec, UIPageSpec
 
@@ -137,29 +139,10 @@ MASK_OPTIONS = (
 )
 
 
-def mask_settings(
-    refine: str | None,
-    refine_radius: float | None,
-    refine_eps: float | None,
-    zoom: str | None,
-    zoom_max: float | None,
-    zoom_context: float | None,
-    refine_holes: float | None,
-    refine_threshold: float | None,
-    max_points: int | None,
-) -> dict[str, str | float | None]:
-    """The MASK_OPTIONS as keyword arguments of ``deepapps.load("segmentation", ...)``."""
-    return {
-        "refine": refine,
-        "refine_radius": refine_radius,
-        "refine_eps": refine_eps,
-        "zoom": zoom,
-        "zoom_max": zoom_max,
-        "zoom_context": zoom_context,
-        "refine_holes": refine_holes,
-        "refine_threshold": refine_threshold,
-        "max_points": max_points,
-    }
+def mask_settings(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """The MASK_OPTIONS among a verb's ``arguments`` (its ``locals()``: each verb takes every option as a
+    parameter), as keyword arguments of ``deepapps.load("segmentation", ...)``."""
+    return {option.name: arguments[option.name] for option in MASK_OPTIONS}
 
 
 #: Grid prompts of "segment everything" (used when an image comes with no prompt at all). Not set: the model's
