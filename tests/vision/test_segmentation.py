@@ -200,6 +200,96 @@ def test_max_points_follow_the_model_and_cut_long_click_lists(tiny_sam, image, m
         deepapps.load("segmentation", tiny_sam["safetensors"], device="cpu", cache=False, max_points=1)
 
 
+def test_click_check_keeps_the_candidate_that_breaks_the_fewest_clicks():
+    from deepapps_vision.segmentation.clicks import choose, contradictions, local_version
+
+    def square(x0, y0, x1, y1):
+        m = np.zeros((40, 40), bool)
+        m[y0:y1, x0:x1] = True
+        return m
+
+    points, labels = np.array([[10.0, 10.0], [30.5, 10.2], [20.0, 35.0]]), np.array([1, 1, 0])
+    small, wide, spill = square(5, 5, 15, 15), square(5, 5, 35, 15), square(5, 5, 35, 38)
+    assert [contradictions(m, points, labels) for m in (small, wide, spill)] == [1, 0, 1]
+    masks = np.stack([small, spill, wide])
+    scores, logits = np.array([0.9, 0.8, 0.1], np.float32), np.arange(3, dtype=np.float32)[:, None, None]
+    mask, score, logit = choose(masks, scores, logits, points, labels, None, "masks")
+    assert (mask[0] == wide).all() and score.tolist() == [np.float32(0.1)] and logit[0, 0, 0] == 2
+    # every output breaks a click: the one with the highest predicted IoU among the fewest
+    mask, score, _ = choose(masks[:2], scores[:2], logits[:2], points, labels, None, "masks")
+    assert (mask[0] == small).all() and score[0] == np.float32(0.9)
+    # local: the previous mask changed only around the new click (the output's other change is not taken)
+    points2, labels2 = points[[0, 2, 1]], labels[[0, 2, 1]]  # the latest click: positive at (30.5, 10.2)
+    blob = square(5, 5, 35, 15) | square(16, 30, 26, 38)  # also covers the negative click at (20, 35)
+    grow = local_version(blob, small, points2[-1])
+    assert grow is not None and (grow == wide).all()
+    assert local_version(small, small, points2[-1]) is None  # it does not change the clicked pixel
+    two, two_scores, two_logits = np.stack([small, blob]), np.array([0.9, 0.8], np.float32), logits[:2]
+    mask, score, logit = choose(two, two_scores, two_logits, points2, labels2, None, "masks")
+    assert (mask[0] == small).all()  # both break one click
+    mask, score, logit = choose(two, two_scores, two_logits, points2, labels2, small, "local")
+    assert (mask[0] == wide).all() and score[0] == np.float32(0.8) and logit[0, 0, 0] == 1  # the blob's own
+    # a network output that breaks no more clicks than a local version wins
+    three = np.stack([small, blob, wide])
+    mask, _, logit = choose(three, scores, logits, points2, labels2, small, "local")
+    assert (mask[0] == wide).all() and logit[0, 0, 0] == 2
+    with pytest.raises(ValueError, match="click check"):
+        choose(masks, scores, logits, points, labels, None, "vote")
+
+
+def test_click_check_follows_the_model_and_sees_four_outputs(tiny_sam, image, monkeypatch):
+    import deepapps_vision.segmentation.runner as runner_module
+    from deepapps_vision.segmentation.clicks import MODES
+    from deepapps_vision.segmentation.runner import click_check_for
+    from deepapps_vision.segmentation.specs import CLICK_CHECK_SMALL, MASK_OPTIONS
+
+    option = next(o for o in MASK_OPTIONS if o.name == "click_check")
+    assert set(option.choices) == set(MODES) and CLICK_CHECK_SMALL in MODES
+    assert (
+        click_check_for(VIT_B, {}, None) == "off" and click_check_for(SAM_TEST, {}, None) == CLICK_CHECK_SMALL
+    )
+    assert click_check_for(SAM_TEST, {"click_check": "masks"}, None) == "masks"
+    assert click_check_for(VIT_B, {"click_check": "masks"}, "off") == "off"
+    with pytest.raises(CheckpointError, match="click_check"):
+        click_check_for(SAM_TEST, {"click_check": "always"}, None)
+    r = deepapps.load("segmentation", tiny_sam["safetensors"], device="cpu", cache=False, zoom="off")
+    assert r.click_check == CLICK_CHECK_SMALL
+    r.set_image(image)
+    flags, seen = [], []
+    original = r.predictor.predict_torch
+
+    def spy(*args, **kwargs):
+        flags.append(args[4])
+        return original(*args, **kwargs)
+
+    def record(masks, scores, logits, points, labels, previous, mode):
+        seen.append((len(masks), len(points), previous, mode))
+        return masks[:1], scores[:1], logits[:1]
+
+    monkeypatch.setattr(r.predictor, "predict_torch", spy)
+    monkeypatch.setattr(runner_module, "choose", record)
+    masks, _, logits = r.predict(points=[[30, 20]])
+    assert flags == [True] and not seen  # a first click: SAM's three masks, nothing to check
+    clicks = [[30, 20], [10, 10], [50, 40], [12, 40], [55, 5]]
+    out, scores, out_logits = r.predict(points=clicks, labels=[1, 0, 1, 0, 1], mask_input=logits[0])
+    assert flags[1:] == [False, True] and out.shape == (1, 48, 64) and len(scores) == 1
+    count, given, previous, mode = seen[-1]
+    # four candidates, every click counted (the decoder got MAX_POINTS_SMALL of them), the previous mask known
+    assert count == 4 and given == 5 and mode == CLICK_CHECK_SMALL and (previous == masks[0]).all()
+    out, _, _ = r.predict(points=clicks[:2], labels=[1, 0], mask_input=np.zeros_like(logits[0]))
+    assert seen[-1][2] is None  # mask_input the runner did not return: no previous mask
+    r.predict(points=clicks[:2], labels=[1, 0], mask_input=out_logits[0])
+    assert seen[-1][2] is None  # nor one it returned before its last answer
+    out, _, out_logits = r.predict(points=clicks[:3], labels=[1, 0, 1], mask_input=logits[0])
+    r.predict(points=clicks[:4], labels=[1, 0, 1, 0], mask_input=out_logits[0])
+    assert (seen[-1][2] == out[0]).all()
+    off = r.with_zoom(r.zoom)
+    off.click_check = "off"
+    flags.clear()
+    off.predict(points=clicks[:2], labels=[1, 0], mask_input=logits[0])
+    assert flags == [False] and len(seen) == 5  # SAM's single output
+
+
 def test_refinement_defaults_follow_the_model_and_options(tiny_sam, image):
     import torch
 
@@ -526,6 +616,7 @@ def test_eval_and_bench_on_tiny(tiny_sam):
         refine_holes=0.0,
         refine_threshold=None,
         max_points=None,
+        click_check=None,
         scene_count=1500,
         scene_seed=0,
         scene_size=320,
@@ -546,12 +637,14 @@ def test_eval_and_bench_on_tiny(tiny_sam):
         refine_holes=None,
         refine_threshold=None,
         max_points=None,
+        click_check=None,
     )
     figures = bench(ref, "cpu", "fp32", refine=None, zoom=None, zoom_context=None, **kwargs).figures
     assert (
         figures["encoder_ms_per_image"]["value"] > 0 and figures["decoder_ms_per_click"]["unit"] == "ms/click"
     )
     assert figures["refine_setup_ms_per_image"]["value"] > 0
+    assert figures["decoder_ms_per_corrective_click"]["unit"] == "ms/click"
     assert figures["zoomed_box_ms"]["crops_per_run"] == 1.0  # each timed zoomed box runs a crop's encoder
     plain = bench(ref, "cpu", "fp32", refine="none", zoom="off", zoom_context=None, **kwargs).figures
     assert "refine_setup_ms_per_image" not in plain and "zoomed_box_ms" not in plain

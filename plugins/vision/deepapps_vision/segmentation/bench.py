@@ -40,6 +40,11 @@ FIGURES = {  # name -> (unit, what was timed)
     ),
     "decoder_ms_per_click_multimask": ("ms/click", "the same with three candidate masks"),
     "decoder_ms_per_box": ("ms/box", "predict(box) on the cached embedding"),
+    "decoder_ms_per_corrective_click": (
+        "ms/click",
+        "predict(2 points and the previous click's logits as mask_input) on the cached embedding, the "
+        "model's click check included (clicks.py: four decoder outputs and their local versions)",
+    ),
     "decoder_core_ms_per_click": ("ms/click", "prompt encoder + mask decoder only (low-res logits)"),
     "refine_setup_ms_per_image": (  # only when the refinement is on
         "ms/image",
@@ -78,6 +83,7 @@ def _prompt_timings(runner: Any, scene: Any, repeats: int) -> dict[str, Any]:
         lambda i: runner.predict(points=centre, multimask=True), repeats
     )
     timings["decoder_ms_per_box"] = _median_ms(lambda i: runner.predict(box=box), repeats)
+    timings["decoder_ms_per_corrective_click"] = _median_ms(_corrective(runner, w, h), repeats)
     timings["decoder_core_ms_per_click"] = _median_ms(lambda i: _decoder_only(runner, w / 2, h / 2), repeats)
     if runner.refinement.active:  # the refinement's per-image half, built on the first click of an image
         from .refine import Guide
@@ -90,6 +96,20 @@ def _prompt_timings(runner: Any, scene: Any, repeats: int) -> dict[str, Any]:
         timings.update(zoomed)
         timings["crops"] = crops
     return timings
+
+
+def _corrective(runner: Any, w: int, h: int) -> Callable[[int], Any]:
+    """A corrective click after a first one, each run fed the logits of the run before (an interactive
+    session: the runner knows the previous mask, so the click check's local versions are timed too)."""
+    _, _, logits = runner.predict(points=[[w / 2, h / 2]], multimask=True)
+    state = {"logits": logits[0]}
+
+    def click(i: int) -> None:
+        points = [[w / 2, h / 2], [w / 2 + w / 8, h / 2]]
+        _, _, out = runner.predict(points=points, labels=[1, i % 2], mask_input=state["logits"])
+        state["logits"] = out[0]
+
+    return click
 
 
 def _zoom_timings(runner: Any, scene: Any, repeats: int) -> tuple[dict[str, float], dict[str, float]]:
@@ -137,6 +157,7 @@ def bench(
     refine_holes: float | None,
     refine_threshold: float | None,
     max_points: int | None,
+    click_check: str | None,
 ) -> BenchReport:
     """Median milliseconds of: the image encoder, a cache hit, one click, one box, and segment-everything."""
     import torch
@@ -169,6 +190,7 @@ def bench(
         "refinement": runner.refinement.to_dict(),
         "zoom": runner.zoom.to_dict(),
         "max_points": runner.max_points,
+        "click_check": runner.click_check,
     }
     report = BenchReport(task="segmentation", model=model.name, figures={}, seconds=0.0, setup=setup)
     for name, (unit, note) in FIGURES.items():

@@ -158,6 +158,7 @@ def evaluate(
     refine_holes: float | None,
     refine_threshold: float | None,
     max_points: int | None,
+    click_check: str | None,
     scene_count: int,
     scene_seed: int,
     scene_size: int,
@@ -192,13 +193,15 @@ def evaluate(
         extra={
             "protocol": "center clicks on the largest error region, previous logits as mask input; "
             "1-click keeps the highest predicted IoU of 3 masks; with max_points > 0 the decoder gets the "
-            "first click and the latest ones",
+            "first click and the latest ones; with click_check not off, a next click keeps the candidate mask that "
+            "contradicts the fewest clicks",
             "max_clicks": max_clicks,
             "iou_target": iou_target,
             "encoder_calls": runner.encoder_calls - calls,
             "refinement": runner.refinement.to_dict(),
             "zoom": runner.zoom.to_dict(),
             "max_points": runner.max_points,
+            "click_check": runner.click_check,
             "detector": (boxes_model or "object-detection default") if detect and name != "coins" else None,
         },
     )

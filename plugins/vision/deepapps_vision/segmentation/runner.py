@@ -28,10 +28,14 @@ from deepapps.errors import CheckpointError, InputError
 from deepapps.resolution import ModelRef
 from deepapps.runner import Runner, describe_input
 
+from .clicks import MODES as CLICK_CHECKS
+from .clicks import OFF as CLICK_CHECK_OFF
+from .clicks import check_mode, choose
 from .prompts import check_box, check_points
 from .refine import Guide, Refinement, refine_masks, respect_prompts
 from .results import SegmentationResult, make_instances
 from .specs import (
+    CLICK_CHECK_SMALL,
     EVERYTHING_SAM,
     EVERYTHING_SMALL,
     MAX_POINTS_SMALL,
@@ -139,6 +143,7 @@ class SegmentationRunner(Runner):
         refinement: Refinement | None = None,
         zoom: Zoom | None = None,
         max_points: int = 0,
+        click_check: str = CLICK_CHECK_OFF,
     ) -> None:
         super().__init__(model_name, device, precision)
         self.sam = sam
@@ -151,6 +156,9 @@ class SegmentationRunner(Runner):
         self.zoom = zoom or Zoom()
         #: with mask_input, the decoder gets the first click and the latest ones, at most this many (0: all)
         self.max_points = max_points
+        #: after a corrective click, which candidate mask is kept (clicks.py): off is SAM's single output
+        self.click_check = check_mode(click_check)
+        self._returned: dict[str, np.ndarray] = {}  # the masks of the last predict, by image and logits
         self.cache = EmbeddingCache(cache_size)
         self.predictor = cached_predictor(sam, self.cache, device, precision)
         self.image = None  # the PIL image set last
@@ -216,25 +224,54 @@ class SegmentationRunner(Runner):
         if multimask is None:
             multimask = pts is not None and len(pts) == 1 and bx is None
         mask_t = None if mask_input is None else self._mask_input(mask_input)
+        every = (
+            self.click_check != CLICK_CHECK_OFF
+            and mask_t is not None
+            and pts is not None
+            and len(pts) > 1
+            and not multimask
+        )  # a corrective click: the decoder's four outputs are candidates (clicks.py)
+        previous = self._returned.get(self._output_key(mask_t)) if every else None
+        given_pts, given_labs = pts, labs
         if mask_t is not None and pts is not None and 0 < self.max_points < len(pts):
             # the first click and the latest ones; the earlier corrections live on in mask_input
             keep = np.r_[0, np.arange(len(pts) - self.max_points + 1, len(pts))]
             pts, labs = pts[keep], labs[keep]
         with torch.inference_mode():
             if self.zoom.active:
-                masks, scores, logits = self._zoomed(pts, labs, bx, multimask, mask_t)
+                masks, scores, logits = self._zoomed(pts, labs, bx, multimask, mask_t, every)
             else:
-                masks, scores, logits = self._decode(pts, labs, bx, multimask, mask_t)
+                masks, scores, logits = self._decode(pts, labs, bx, multimask, mask_t, every=every)
         order = torch.argsort(scores, descending=True)
-        return (
+        masks, scores, logits = (
             masks[order].cpu().numpy(),
             scores[order].float().cpu().numpy(),
             logits[order].float().cpu().numpy(),
         )
+        if every:
+            masks, scores, logits = choose(
+                masks, scores, logits, given_pts, given_labs, previous, self.click_check
+            )
+        self._returned = {self._output_key(logit): mask for mask, logit in zip(masks, logits, strict=True)}
+        return masks, scores, logits
 
-    def _decode(self, pts, labs, bx, multimask: bool, mask_t, image: np.ndarray | None = None):
+    def _output_key(self, logits: Any) -> str:
+        """The key of one low-res logits array (1 x 1 x L x L or L x L) of the current image, so that a next
+        click's ``mask_input`` finds the mask it came with."""
+        import torch
+
+        if isinstance(logits, torch.Tensor):
+            logits = logits.float().cpu().numpy()
+        digest = hashlib.blake2b(np.ascontiguousarray(logits, dtype=np.float32).tobytes(), digest_size=16)
+        digest.update(self.predictor.last_key.encode())
+        return digest.hexdigest()
+
+    def _decode(
+        self, pts, labs, bx, multimask: bool, mask_t, image: np.ndarray | None = None, every: bool = False
+    ):
         """Masks (C x H x W), scores (C) and low-res logits (C x L x L) on the predictor's current image
-        (``image``, when it is a crop of the runner's image; prompts in its pixels)."""
+        (``image``, when it is a crop of the runner's image; prompts in its pixels). ``every``: all four of
+        the decoder's outputs (the single-mask one, then the three multimask ones)."""
         import torch
 
         size = self.predictor.original_size
@@ -246,12 +283,16 @@ class SegmentationRunner(Runner):
             labels_t = torch.as_tensor(labs, dtype=torch.int, device=dev)[None]
         if bx is not None:
             box_t = torch.as_tensor(tf.apply_boxes(bx[None], size), dtype=torch.float, device=dev)
-        masks, scores, logits = self.predictor.predict_torch(
-            coords, labels_t, box_t, mask_t, multimask, return_logits=self.refinement.active
-        )
+        outputs = [
+            self.predictor.predict_torch(
+                coords, labels_t, box_t, mask_t, flag, return_logits=self.refinement.active
+            )
+            for flag in ((False, True) if every else (multimask,))
+        ]
+        masks, scores, logits = (torch.cat([out[i] for out in outputs], 1) for i in range(3))
         return self._finish_masks(masks[0], image, pts, labs), scores[0], logits[0]
 
-    def _zoomed(self, pts, labs, bx, multimask: bool, mask_t):
+    def _zoomed(self, pts, labs, bx, multimask: bool, mask_t, every: bool = False):
         """``_decode`` again on a crop around the object (zoom.py); the whole image when no crop helps."""
         width, height = self.image.size
         first = None
@@ -271,10 +312,10 @@ class SegmentationRunner(Runner):
             region = (min(xs), min(ys), max(xs), max(ys))
         crop = None if region is None else crop_for(region, width, height, self.zoom)
         if crop is None:
-            return first or self._decode(pts, labs, bx, multimask, mask_t)
+            return first or self._decode(pts, labs, bx, multimask, mask_t, every=every)
         inside = None if pts is None else np.array([crop.contains(x, y) for x, y in pts])
         if bx is None and not (inside is not None and inside.any()):
-            return first or self._decode(pts, labs, bx, multimask, mask_t)
+            return first or self._decode(pts, labs, bx, multimask, mask_t, every=every)
         shift = np.array([crop.left, crop.top], dtype=np.float64)
         crop_pts = crop_labs = crop_box = None
         if inside is not None and inside.any():
@@ -286,7 +327,9 @@ class SegmentationRunner(Runner):
         whole = self.predictor.state()
         try:
             self.predictor.set_image(image)
-            masks, scores, logits = self._decode(crop_pts, crop_labs, crop_box, multimask, crop_mask, image)
+            masks, scores, logits = self._decode(
+                crop_pts, crop_labs, crop_box, multimask, crop_mask, image, every
+            )
         finally:
             self.predictor.restore(whole)
         return paste(masks, crop, width, height), scores, from_crop(logits[None], crop, width, height)[0]
@@ -529,6 +572,7 @@ def make_runner(
     refine_holes: float | None,
     refine_threshold: float | None,
     max_points: int | None,
+    click_check: str | None,
 ) -> SegmentationRunner:
     """Runner factory registered in the TaskSpec (the core has resolved model, device and precision)."""
     from .loading import load_sam
@@ -557,6 +601,7 @@ def make_runner(
         refinement=refinement,
         zoom=zoom_in,
         max_points=max_points_for(arch, meta, max_points),
+        click_check=click_check_for(arch, meta, click_check),
     )
 
 
@@ -587,6 +632,22 @@ def max_points_for(arch: Any, meta: dict[str, Any], given: int | None) -> int:
     value = meta.get("max_points", 0 if official_name(arch) else MAX_POINTS_SMALL)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0 or value == 1:
         raise CheckpointError(f"the checkpoint's max_points must be {MAX_POINTS_RULE}, not {value!r}")
+    return value
+
+
+def click_check_for(arch: Any, meta: dict[str, Any], given: str | None) -> str:
+    """Which mask a corrective click keeps (clicks.py): SAM's single output for the official sizes (SAM as
+    published), for the small models CLICK_CHECK_SMALL (chosen on scenes val renders). A checkpoint's
+    ``click_check`` metadata, then the caller's value, win."""
+    from .arch import official_name
+
+    if given is not None:
+        return given  # the option's choices have checked it
+    value = meta.get("click_check", CLICK_CHECK_OFF if official_name(arch) else CLICK_CHECK_SMALL)
+    if value not in CLICK_CHECKS:
+        raise CheckpointError(
+            f"the checkpoint's click_check must be one of {', '.join(CLICK_CHECKS)}, not {value!r}"
+        )
     return value
 
 
