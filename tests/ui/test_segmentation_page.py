@@ -29,17 +29,23 @@ def test_segmentation_page_clicks_box_and_everything():
     assert at.header[0].value == "Segmentation (SAM)"
     assert "Click on the image" in _caption(at)
 
-    # two clicks, as the page records them from streamlit-image-coordinates
-    state = at.session_state["seg_prompts"]
-    state["points"] = [[160.0, 160.0], [20.0, 20.0]]
-    state["labels"] = [1, 0]
-    at.session_state["seg_prompts"] = state
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
+    # two clicks, one at a time, as the page records them from streamlit-image-coordinates
+    for point, label in (([160.0, 160.0], 1), ([20.0, 20.0], 0)):
+        state = at.session_state["seg_prompts"]
+        state["points"].append(point)
+        state["labels"].append(label)
+        at.session_state["seg_prompts"] = state
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
     text = _caption(at)
     assert "mask of" in text
     runs = _encoder_runs(at)
     assert at.get("download_button"), "a mask download is offered"
+    # each click's logits are kept: the second click went to the decoder with the first one's as mask_input
+    logits = at.session_state["seg_prompts"]["logits"]
+    assert len(logits) == 2 and logits[0].shape == logits[1].shape and logits[0].ndim == 2
+    at.button(key="seg_undo").click().run()
+    assert not at.exception and len(at.session_state["seg_prompts"]["logits"]) == 1
 
     # a box on the same image: the embedding comes from the cache
     state = at.session_state["seg_prompts"]

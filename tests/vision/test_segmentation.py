@@ -240,7 +240,7 @@ def test_click_check_keeps_the_candidate_that_breaks_the_fewest_clicks():
 def test_click_check_follows_the_model_and_sees_four_outputs(tiny_sam, image, monkeypatch):
     import deepapps_vision.segmentation.runner as runner_module
     from deepapps_vision.segmentation.clicks import MODES
-    from deepapps_vision.segmentation.runner import click_check_for
+    from deepapps_vision.segmentation.runner import RETURNED_MASKS, click_check_for
     from deepapps_vision.segmentation.specs import CLICK_CHECK_SMALL, MASK_OPTIONS
 
     option = next(o for o in MASK_OPTIONS if o.name == "click_check")
@@ -276,18 +276,19 @@ def test_click_check_follows_the_model_and_sees_four_outputs(tiny_sam, image, mo
     count, given, previous, mode = seen[-1]
     # four candidates, every click counted (the decoder got MAX_POINTS_SMALL of them), the previous mask known
     assert count == 4 and given == 5 and mode == CLICK_CHECK_SMALL and (previous == masks[0]).all()
-    out, _, _ = r.predict(points=clicks[:2], labels=[1, 0], mask_input=np.zeros_like(logits[0]))
+    r.predict(points=clicks[:2], labels=[1, 0], mask_input=np.zeros_like(logits[0]))
     assert seen[-1][2] is None  # mask_input the runner did not return: no previous mask
     r.predict(points=clicks[:2], labels=[1, 0], mask_input=out_logits[0])
-    assert seen[-1][2] is None  # nor one it returned before its last answer
-    out, _, out_logits = r.predict(points=clicks[:3], labels=[1, 0, 1], mask_input=logits[0])
-    r.predict(points=clicks[:4], labels=[1, 0, 1, 0], mask_input=out_logits[0])
-    assert (seen[-1][2] == out[0]).all()
+    assert (seen[-1][2] == out[0]).all()  # one of its latest answers, not only the last
+    for i in range(RETURNED_MASKS):  # older than the runner remembers
+        r.predict(points=clicks[:2], labels=[1, 0], mask_input=np.full_like(logits[0], float(i)))
+    r.predict(points=clicks[:2], labels=[1, 0], mask_input=out_logits[0])
+    assert seen[-1][2] is None
     off = r.with_zoom(r.zoom)
     off.click_check = "off"
     flags.clear()
     off.predict(points=clicks[:2], labels=[1, 0], mask_input=logits[0])
-    assert flags == [False] and len(seen) == 5  # SAM's single output
+    assert flags == [False] and len(seen) == 4 + RETURNED_MASKS  # SAM's single output
 
 
 def test_refinement_defaults_follow_the_model_and_options(tiny_sam, image):

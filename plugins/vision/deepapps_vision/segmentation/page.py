@@ -1,6 +1,8 @@
 """Streamlit page: click points or drag a box on the image, the mask follows; segment everything;
 detect then segment. The image embedding is computed once per image (the runner's cache), so each
-click only runs the prompt decoder."""
+click only runs the prompt decoder. Each next click is a corrective click the way SAM is evaluated:
+the previous click's low-resolution logits go with it as ``mask_input`` (so the model's
+``max_points`` and click check apply, as in ``deepapps eval segmentation``)."""
 
 from __future__ import annotations
 
@@ -48,7 +50,15 @@ def _prompts(st: Any, name: str) -> dict[str, Any]:
     """This image's prompts in session state (reset when the image changes)."""
     state = st.session_state.get(STATE)
     if state is None or state.get("image") != name:
-        state = {"image": name, "points": [], "labels": [], "box": None, "action": "prompt", "seen": None}
+        state = {
+            "image": name,
+            "points": [],
+            "labels": [],
+            "logits": [],  # logits[i]: the low-res logits of the mask after click i + 1 (the next mask_input)
+            "box": None,
+            "action": "prompt",
+            "seen": None,
+        }
         st.session_state[STATE] = state
     return state
 
@@ -58,12 +68,13 @@ def _buttons(st: Any, state: dict[str, Any]) -> None:
     if cols[0].button("Undo", key="seg_undo") and state["points"]:
         state["points"].pop()
         state["labels"].pop()
+        del state["logits"][len(state["points"]) :]
     if cols[1].button("Clear", key="seg_clear"):
-        state.update(points=[], labels=[], box=None, action="prompt")
+        state.update(points=[], labels=[], logits=[], box=None, action="prompt")
     if cols[2].button("Segment everything", key="seg_everything"):
-        state.update(points=[], labels=[], box=None, action="everything")
+        state.update(points=[], labels=[], logits=[], box=None, action="everything")
     if cols[3].button("Detect then segment", key="seg_detect"):
-        state.update(points=[], labels=[], box=None, action="detect")
+        state.update(points=[], labels=[], logits=[], box=None, action="detect")
 
 
 def _everything_settings(st: Any, defaults: dict[str, Any]) -> dict[str, Any]:
@@ -105,7 +116,16 @@ def _run(runner: Any, image: np.ndarray, state: dict[str, Any], everything: dict
     if not state["points"] and state["box"] is None:
         return None
     points = [v for p in state["points"] for v in p] or None
-    return runner(image, points=points, labels=state["labels"] or None, box=state["box"])
+    count, logits = len(state["points"]), state.setdefault("logits", [])
+    # a next click (no box): the previous click's logits go with it, as in the corrective-click protocol
+    aligned = state["box"] is None and len(logits) >= count - 1
+    previous = logits[count - 2] if aligned and count > 1 else None
+    result = runner(
+        image, points=points, labels=state["labels"] or None, box=state["box"], mask_input=previous
+    )
+    if aligned and count and result.low_res_logits is not None and len(result.low_res_logits):
+        state["logits"] = logits[: count - 1] + [result.low_res_logits[0]]
+    return result
 
 
 def _add_click(value: dict[str, Any] | None, state: dict[str, Any], mode: str, size: tuple[int, int]) -> bool:

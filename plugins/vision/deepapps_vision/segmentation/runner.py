@@ -126,6 +126,10 @@ def cached_predictor(sam: Any, cache: EmbeddingCache, device: str, precision: st
     return CachedPredictor(sam)
 
 
+#: how many of its latest masks a runner remembers for the click check (a first click's three, then one per click)
+RETURNED_MASKS = 12
+
+
 class SegmentationRunner(Runner):
     """Promptable segmentation with a SAM; see the module docstring."""
 
@@ -158,7 +162,8 @@ class SegmentationRunner(Runner):
         self.max_points = max_points
         #: after a corrective click, which candidate mask is kept (clicks.py): off is SAM's single output
         self.click_check = check_mode(click_check)
-        self._returned: dict[str, np.ndarray] = {}  # the masks of the last predict, by image and logits
+        #: the masks predict returned lately (bit-packed), by image and logits: a next click's previous mask
+        self._returned: OrderedDict[str, tuple[np.ndarray, tuple[int, ...]]] = OrderedDict()
         self.cache = EmbeddingCache(cache_size)
         self.predictor = cached_predictor(sam, self.cache, device, precision)
         self.image = None  # the PIL image set last
@@ -181,6 +186,7 @@ class SegmentationRunner(Runner):
         for name, value in changes.items():
             setattr(other, name, value)
         other._guides = OrderedDict()
+        other._returned = OrderedDict()
         return other
 
     @property
@@ -231,7 +237,7 @@ class SegmentationRunner(Runner):
             and len(pts) > 1
             and not multimask
         )  # a corrective click: the decoder's four outputs are candidates (clicks.py)
-        previous = self._returned.get(self._output_key(mask_t)) if every else None
+        previous = self._previous_mask(mask_t) if every else None
         given_pts, given_labs = pts, labs
         if mask_t is not None and pts is not None and 0 < self.max_points < len(pts):
             # the first click and the latest ones; the earlier corrections live on in mask_input
@@ -252,8 +258,21 @@ class SegmentationRunner(Runner):
             masks, scores, logits = choose(
                 masks, scores, logits, given_pts, given_labs, previous, self.click_check
             )
-        self._returned = {self._output_key(logit): mask for mask, logit in zip(masks, logits, strict=True)}
+        for mask, logit in zip(masks, logits, strict=True):
+            key = self._output_key(logit)
+            self._returned[key] = (np.packbits(mask), mask.shape)
+            self._returned.move_to_end(key)
+        while len(self._returned) > RETURNED_MASKS:
+            self._returned.popitem(last=False)
         return masks, scores, logits
+
+    def _previous_mask(self, mask_t) -> np.ndarray | None:
+        """The mask this runner returned with the logits ``mask_t``, when it is one of its latest answers."""
+        found = self._returned.get(self._output_key(mask_t))
+        if found is None:
+            return None
+        bits, shape = found
+        return np.unpackbits(bits, count=int(np.prod(shape))).reshape(shape).astype(bool)
 
     def _output_key(self, logits: Any) -> str:
         """The key of one low-res logits array (1 x 1 x L x L or L x L) of the current image, so that a next
