@@ -63,6 +63,10 @@ def test_segmentation_page_clicks_box_and_everything():
     assert "edges: unrefined" in text and "embedding cached: yes" in text and _encoder_runs(at) == runs
     at.toggle(key="seg_refine").set_value(True).run()
     assert "edges: refined" in _caption(at)
+    # the click check starts at the model's (local for the bundled model) and can be switched off
+    assert at.toggle(key="seg_click_check").value is True and "click check: local" in _caption(at)
+    at.toggle(key="seg_click_check").set_value(False).run()
+    assert not at.exception and "click check: off" in _caption(at) and _encoder_runs(at) == runs
 
     at.number_input(key="seg_points_per_side").set_value(4)
     at.slider(key="seg_pred_iou_thresh").set_value(0.0)

@@ -284,8 +284,10 @@ def test_click_check_follows_the_model_and_sees_four_outputs(tiny_sam, image, mo
         r.predict(points=clicks[:2], labels=[1, 0], mask_input=np.full_like(logits[0], float(i)))
     r.predict(points=clicks[:2], labels=[1, 0], mask_input=out_logits[0])
     assert seen[-1][2] is None
-    off = r.with_zoom(r.zoom)
-    off.click_check = "off"
+    off = r.with_click_check("off")
+    assert off.click_check == "off" and r.click_check == CLICK_CHECK_SMALL and off.cache is r.cache
+    with pytest.raises(ValueError, match="click check"):
+        r.with_click_check("vote")
     flags.clear()
     off.predict(points=clicks[:2], labels=[1, 0], mask_input=logits[0])
     assert flags == [False] and len(seen) == 4 + RETURNED_MASKS  # SAM's single output

@@ -214,6 +214,18 @@ def render() -> None:
             from .zoom import OFF, ON
 
             runner = runner.with_zoom(replace(runner.zoom, mode=ON if zoom else OFF))
+        check = st.toggle(
+            "Check clicks",
+            value=runner.click_check != "off",
+            key="seg_click_check",
+            help="After a next click, keep the candidate mask that contradicts the fewest of your clicks (the "
+            "decoder's four masks and each of them applied only around the new click) instead of SAM's "
+            "single mask; the starting value is the model's.",
+        )
+        if check != (runner.click_check != "off"):
+            from .clicks import LOCAL, OFF
+
+            runner = runner.with_click_check(LOCAL if check else OFF)
         image, name = _image(st)
         if image is None:
             st.info("Upload an image to segment.")
@@ -235,6 +247,7 @@ def render() -> None:
             st.caption(
                 f"{result.summary()} · edges: {'refined' if runner.refinement.active else 'unrefined'}"
                 f" · zoom-in: {'on' if runner.zoom.active else 'off'}"
+                f" · click check: {runner.click_check}"
                 f" · embedding cached: {cached} · encoder runs so far: "
                 f"{runner.encoder_calls} · "
                 + " · ".join(f"{k} {v:.0f} ms" for k, v in result.timings.items())

@@ -179,6 +179,11 @@ class SegmentationRunner(Runner):
         """This runner with zoom-in switched (``Zoom("off")``) or set, sharing its model, cache and lock."""
         return self._with(zoom=zoom)
 
+    def with_click_check(self, mode: str) -> SegmentationRunner:
+        """This runner with another click check (clicks.py: local, masks or off), sharing its model, cache
+        and lock."""
+        return self._with(click_check=check_mode(mode))
+
     def _with(self, **changes: Any) -> SegmentationRunner:
         import copy
 
