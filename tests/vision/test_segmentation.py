@@ -291,6 +291,7 @@ def test_click_check_follows_the_model_and_sees_four_outputs(tiny_sam, image, mo
     flags.clear()
     off.predict(points=clicks[:2], labels=[1, 0], mask_input=logits[0])
     assert flags == [False] and len(seen) == 4 + RETURNED_MASKS  # SAM's single output
+    assert not off._returned  # only the local check needs the previous masks: nothing is kept
 
 
 def test_refinement_defaults_follow_the_model_and_options(tiny_sam, image):
@@ -595,8 +596,9 @@ def test_eval_and_bench_on_tiny(tiny_sam):
     from deepapps.resolution import resolve_model
     from deepapps_vision.segmentation.bench import bench
     from deepapps_vision.segmentation.evaluate import evaluate
-    from deepapps_vision.segmentation.specs import MAX_POINTS_SMALL
+    from deepapps_vision.segmentation.specs import MASK_OPTIONS, MAX_POINTS_SMALL
 
+    unset = {option.name: None for option in MASK_OPTIONS}  # each verb takes every mask option
     ref = resolve_model("segmentation", str(tiny_sam["safetensors"]))
     report = evaluate(
         ref,
@@ -610,16 +612,7 @@ def test_eval_and_bench_on_tiny(tiny_sam):
         detect=False,
         boxes_model=None,
         boxes_conf=0.05,
-        refine=None,
-        refine_radius=3.0,
-        refine_eps=None,
-        zoom="off",
-        zoom_max=None,
-        zoom_context=None,
-        refine_holes=0.0,
-        refine_threshold=None,
-        max_points=None,
-        click_check=None,
+        **{**unset, "refine_radius": 3.0, "zoom": "off", "refine_holes": 0.0},
         scene_count=1500,
         scene_seed=0,
         scene_size=320,
@@ -630,26 +623,16 @@ def test_eval_and_bench_on_tiny(tiny_sam):
     assert report.extra["encoder_calls"] == 1 and report.extra["zoom"]["mode"] == "off"
     assert report.extra["refinement"]["method"] == "guided" and report.extra["refinement"]["radius"] == 3.0
     assert report.extra["refinement"]["holes"] == 0.0 and report.extra["max_points"] == MAX_POINTS_SMALL
-    kwargs = dict(
-        repeats=2,
-        image_size=96,
-        everything=False,
-        refine_radius=None,
-        refine_eps=None,
-        zoom_max=3.0,
-        refine_holes=None,
-        refine_threshold=None,
-        max_points=None,
-        click_check=None,
-    )
-    figures = bench(ref, "cpu", "fp32", refine=None, zoom=None, zoom_context=None, **kwargs).figures
+    kwargs = dict(repeats=2, image_size=96, everything=False)
+    figures = bench(ref, "cpu", "fp32", **kwargs, **{**unset, "zoom_max": 3.0}).figures
     assert (
         figures["encoder_ms_per_image"]["value"] > 0 and figures["decoder_ms_per_click"]["unit"] == "ms/click"
     )
     assert figures["refine_setup_ms_per_image"]["value"] > 0
     assert figures["decoder_ms_per_corrective_click"]["unit"] == "ms/click"
     assert figures["zoomed_box_ms"]["crops_per_run"] == 1.0  # each timed zoomed box runs a crop's encoder
-    plain = bench(ref, "cpu", "fp32", refine="none", zoom="off", zoom_context=None, **kwargs).figures
+    plain = bench(ref, "cpu", "fp32", **kwargs, **{**unset, "zoom_max": 3.0, "refine": "none", "zoom": "off"})
+    plain = plain.figures
     assert "refine_setup_ms_per_image" not in plain and "zoomed_box_ms" not in plain
 
 

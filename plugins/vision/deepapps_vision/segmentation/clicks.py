@@ -22,10 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
-OFF = "off"
-MASKS = "masks"
-LOCAL = "local"
-MODES = (LOCAL, MASKS, OFF)
+from .specs import CLICK_CHECKS as MODES
+
+LOCAL, MASKS, OFF = MODES
 
 
 def check_mode(mode: str) -> str:

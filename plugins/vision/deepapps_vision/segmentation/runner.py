@@ -28,6 +28,7 @@ from deepapps.errors import CheckpointError, InputError
 from deepapps.resolution import ModelRef
 from deepapps.runner import Runner, describe_input
 
+from .clicks import LOCAL as CLICK_CHECK_LOCAL
 from .clicks import MODES as CLICK_CHECKS
 from .clicks import OFF as CLICK_CHECK_OFF
 from .clicks import check_mode, choose
@@ -162,7 +163,8 @@ class SegmentationRunner(Runner):
         self.max_points = max_points
         #: after a corrective click, which candidate mask is kept (clicks.py): off is SAM's single output
         self.click_check = check_mode(click_check)
-        #: the masks predict returned lately (bit-packed), by image and logits: a next click's previous mask
+        #: with the local click check, the masks predict returned lately (bit-packed), by image and logits: a
+        #: next click's previous mask
         self._returned: OrderedDict[str, tuple[np.ndarray, tuple[int, ...]]] = OrderedDict()
         self.cache = EmbeddingCache(cache_size)
         self.predictor = cached_predictor(sam, self.cache, device, precision)
@@ -242,7 +244,8 @@ class SegmentationRunner(Runner):
             and len(pts) > 1
             and not multimask
         )  # a corrective click: the decoder's four outputs are candidates (clicks.py)
-        previous = self._previous_mask(mask_t) if every else None
+        remember = self.click_check == CLICK_CHECK_LOCAL  # only local versions need the previous mask
+        previous = self._previous_mask(mask_t) if every and remember else None
         given_pts, given_labs = pts, labs
         if mask_t is not None and pts is not None and 0 < self.max_points < len(pts):
             # the first click and the latest ones; the earlier corrections live on in mask_input
@@ -263,13 +266,18 @@ class SegmentationRunner(Runner):
             masks, scores, logits = choose(
                 masks, scores, logits, given_pts, given_labs, previous, self.click_check
             )
+        if remember:
+            self._remember(masks, logits)
+        return masks, scores, logits
+
+    def _remember(self, masks: np.ndarray, logits: np.ndarray) -> None:
+        """Keep the masks just returned (bit-packed) by their logits, the latest RETURNED_MASKS in all."""
         for mask, logit in zip(masks, logits, strict=True):
             key = self._output_key(logit)
             self._returned[key] = (np.packbits(mask), mask.shape)
             self._returned.move_to_end(key)
         while len(self._returned) > RETURNED_MASKS:
             self._returned.popitem(last=False)
-        return masks, scores, logits
 
     def _previous_mask(self, mask_t) -> np.ndarray | None:
         """The mask this runner returned with the logits ``mask_t``, when it is one of its latest answers."""

@@ -51,6 +51,7 @@ MAX_POINTS_SMALL = 4
 #: Which mask a corrective click keeps (clicks.py): SAM's single output for the official checkpoints; for the
 #: small models the one that contradicts the fewest clicks among the decoder's four outputs and their local
 #: versions, chosen on scenes *val* renders (docs/segmentation.md). A checkpoint's "click_check" wins.
+CLICK_CHECKS = ("local", "masks", "off")  # clicks.py: LOCAL, MASKS, OFF
 CLICK_CHECK_SMALL = "local"
 
 #: What ``deepapps train segmentation --trainable`` may change (train.py: the parameters per choice).
@@ -148,7 +149,7 @@ MASK_OPTIONS = (
         "after a corrective click keep the candidate mask that contradicts the fewest clicks: among the "
         "decoder's four outputs (masks), also each of them applied only around the new click (local), or "
         "SAM's single output (off) (not set: the model's own; local for sam-tiny-scenes, off for official SAM)",
-        choices=("local", "masks", "off"),
+        choices=CLICK_CHECKS,
         when="load",
     ),
 )
