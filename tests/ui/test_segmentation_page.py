@@ -71,6 +71,15 @@ def test_segmentation_page_clicks_box_and_everything():
     at.number_input(key="seg_points_per_side").set_value(4)
     at.slider(key="seg_pred_iou_thresh").set_value(0.0)
     at.slider(key="seg_stability_thresh").set_value(0.0)
+    # remade from their boxes (the bundled model's setting) each grid mask costs a crop's encoder run; the
+    # grid itself reuses the cached embedding
+    assert at.checkbox(key="seg_remask").value is True
+    at.checkbox(key="seg_remask").set_value(False)
     at.button(key="seg_everything").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert "masks [everything]" in _caption(at) and _encoder_runs(at) == runs
+    at.checkbox(key="seg_remask").set_value(True)
+    at.number_input(key="seg_points_per_side").set_value(2)
+    at.button(key="seg_everything").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "masks [everything]" in _caption(at) and runs < _encoder_runs(at) <= runs + 4

@@ -11,7 +11,7 @@ import deepapps
 from deepapps.errors import CheckpointError, InputError
 from deepapps_vision.segmentation import rle
 from deepapps_vision.segmentation.arch import SAM_TEST, VIT_B, VIT_H, arch_from_state_dict, build_sam
-from deepapps_vision.segmentation.metrics import MaskAP, mask_iou
+from deepapps_vision.segmentation.metrics import MaskAP, iou_matrix, mask_iou
 from deepapps_vision.segmentation.prompts import corrective_click, inner_point
 
 # the scenes dataset puts scene i of seed 0 in the test split when i % 10 == 9
@@ -473,7 +473,59 @@ def test_segment_everything_on_tiny(runner, image):
     assert res.mode == "everything" and res.masks.shape[1:] == (48, 64)
     assert len(res.instances) == len(res.masks) and all(m.stability is not None for m in res.instances)
     # explicit filters are used as given; unset ones take the model's own (small SAM: the measured ones)
-    assert res.filters == {"points_per_side": 4, "pred_iou_thresh": 0.0, "stability_thresh": 0.0, "iou": 0.5}
+    assert res.filters == {
+        "points_per_side": 4,
+        "pred_iou_thresh": 0.0,
+        "stability_thresh": 0.0,
+        "iou": 0.5,
+        "remask": True,
+    }
+    # remade from their boxes (zoom-in and refinement are on for a small SAM): no two overlap beyond --iou
+    overlap = iou_matrix(res.masks, res.masks) - np.eye(len(res.masks))
+    assert res.masks.any(axis=(1, 2)).all() and (overlap <= 0.5).all()
+    raw = runner(image, points_per_side=4, pred_iou_thresh=0.0, stability_thresh=0.0, remask=False)
+    assert raw.filters["remask"] is False and len(raw.instances) >= 1
+    encodes = runner.encoder_calls
+    assert runner.predict(points=[[10, 10]])[0].shape == (3, 48, 64)  # the image stays set after the grid
+    assert runner.encoder_calls == encodes
+
+
+def test_everything_ap_scores_the_grid_masks_against_the_objects():
+    from types import SimpleNamespace
+
+    from deepapps_vision.segmentation.data import Sample
+    from deepapps_vision.segmentation.evaluate import everything_ap
+
+    instances = np.zeros((20, 30), dtype=np.int32)
+    instances[2:8, 2:9], instances[10:18, 4:12], instances[5:15, 18:28] = 1, 2, 3
+    sample = Sample("s", np.zeros((20, 30, 3), np.uint8), instances, [0, 1, 2])
+    gt = np.stack([instances == k for k in (1, 2, 3)])
+
+    class Grid:
+        def __init__(self, masks, scores):
+            self.masks, self.scores = masks, np.asarray(scores, dtype=np.float32)
+            self.settings = []
+
+        def segment_everything(self, image, **settings):
+            self.settings.append(settings)
+            return SimpleNamespace(masks=self.masks, scores=self.scores, instances=list(self.scores))
+
+    exact = Grid(gt, [0.9, 0.8, 0.7])
+    assert everything_ap(exact, [sample], {"remask": True}, progress=False) == {
+        "everything_mask_ap50_95": 1.0,
+        "everything_mask_ap50": 1.0,
+        "everything_recall50": 1.0,
+        "everything_masks_per_image": 3.0,
+    }
+    assert exact.settings == [{"remask": True}]
+    # object 3 missed, and a wrong mask ranked first: recall 2/3, AP below 2/3
+    wrong = np.zeros_like(gt[:1])
+    wrong[0, 0:2, 20:30] = True
+    partial = everything_ap(
+        Grid(np.concatenate([wrong, gt[:2]]), [0.9, 0.8, 0.7]), [sample], {}, progress=False
+    )
+    assert partial["everything_recall50"] == pytest.approx(2 / 3)
+    assert 0.3 < partial["everything_mask_ap50"] < 2 / 3 and partial["everything_masks_per_image"] == 3.0
 
 
 def test_everything_defaults_follow_the_model():
@@ -481,7 +533,13 @@ def test_everything_defaults_follow_the_model():
     from deepapps_vision.segmentation.specs import EVERYTHING_OPTIONS, EVERYTHING_SAM, EVERYTHING_SMALL
 
     assert all(opt.default is None for opt in EVERYTHING_OPTIONS)  # so a user's value is never confused
-    sam_own = {"points_per_side": 32, "pred_iou_thresh": 0.88, "stability_thresh": 0.95, "iou": 0.7}
+    sam_own = {
+        "points_per_side": 32,
+        "pred_iou_thresh": 0.88,
+        "stability_thresh": 0.95,
+        "iou": 0.7,
+        "remask": False,
+    }
     assert everything_defaults(VIT_B, {}) == EVERYTHING_SAM == sam_own
     assert everything_defaults(SAM_TEST, {}) == EVERYTHING_SMALL
     own = everything_defaults(SAM_TEST, {"everything": {"pred_iou_thresh": 0.3}})
@@ -596,9 +654,10 @@ def test_eval_and_bench_on_tiny(tiny_sam):
     from deepapps.resolution import resolve_model
     from deepapps_vision.segmentation.bench import bench
     from deepapps_vision.segmentation.evaluate import evaluate
-    from deepapps_vision.segmentation.specs import MASK_OPTIONS, MAX_POINTS_SMALL
+    from deepapps_vision.segmentation.specs import EVERYTHING_OPTIONS, MASK_OPTIONS, MAX_POINTS_SMALL
 
     unset = {option.name: None for option in MASK_OPTIONS}  # each verb takes every mask option
+    grid = {option.name: None for option in EVERYTHING_OPTIONS}
     ref = resolve_model("segmentation", str(tiny_sam["safetensors"]))
     report = evaluate(
         ref,
@@ -612,6 +671,8 @@ def test_eval_and_bench_on_tiny(tiny_sam):
         detect=False,
         boxes_model=None,
         boxes_conf=0.05,
+        everything=False,
+        **grid,
         **{**unset, "refine_radius": 3.0, "zoom": "off", "refine_holes": 0.0},
         scene_count=1500,
         scene_seed=0,

@@ -10,6 +10,8 @@ Protocol, per ground-truth object (the SAM / RITM corrective-click protocol):
   input. ``clicks_to_target`` is the first click count reaching ``iou_target`` (``max_clicks`` if never).
 - detect then segment (scenes): the detector's boxes (through the registry) prompt one mask each, scored
   by the detector's confidence; COCO mask AP over IoU 0.50:0.95 against the exact instance masks.
+- segment everything (scenes, ``everything``): the grid's masks ranked by predicted IoU, classes ignored;
+  mask AP50-95, and the share of objects one of its masks covers at IoU >= 0.5.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from deepapps.resolution import ModelRef
 from deepapps.results import EvalReport
 
 from .data import Sample, check_dataset, coins, load_scene, scene_items
-from .metrics import MaskAP, mask_iou
+from .metrics import MaskAP, iou_matrix, mask_iou
 from .prompts import corrective_click, inner_point
 
 
@@ -112,6 +114,31 @@ def detect_then_segment_ap(
     }
 
 
+def everything_ap(runner: Any, samples: list[Sample], settings: dict[str, Any], progress: bool = True):
+    """Segment everything against the exact masks, classes ignored: mask AP ranked by predicted IoU, the
+    share of objects one of its masks covers at IoU >= 0.5, and masks per image."""
+    from deepapps.runtime.progress import progress as bar
+
+    ap, covered, objects, found = MaskAP(), 0, 0, 0
+    for sample in bar(samples, desc="segment everything", unit="img", disable=not progress):
+        result = runner.segment_everything(sample.image, **settings)
+        gt = (
+            np.stack([sample.mask(k) for k in range(1, sample.count + 1)]) if sample.count else np.zeros((0,))
+        )
+        masks = result.masks.reshape(len(result.instances), *sample.instances.shape)
+        ap.add(masks, result.scores.astype(np.float64), np.zeros(len(masks)), gt, np.zeros(sample.count))
+        if sample.count and len(masks):
+            covered += int((iou_matrix(masks, gt).max(0) >= 0.5).sum())
+        objects, found = objects + sample.count, found + len(masks)
+    scores = ap.compute()
+    return {
+        "everything_mask_ap50_95": scores["ap50_95"],
+        "everything_mask_ap50": scores["ap50"],
+        "everything_recall50": covered / max(objects, 1),
+        "everything_masks_per_image": found / max(len(samples), 1),
+    }
+
+
 def _filled_boxes(result: Any, shape: tuple[int, int]) -> np.ndarray:
     out = np.zeros((len(result.instances), *shape), dtype=bool)
     for i, inst in enumerate(result.instances):
@@ -149,6 +176,12 @@ def evaluate(
     detect: bool,
     boxes_model: str | None,
     boxes_conf: float,
+    everything: bool,
+    points_per_side: int | None,
+    pred_iou_thresh: float | None,
+    stability_thresh: float | None,
+    iou: float | None,
+    remask: bool | None,
     refine: str | None,
     refine_radius: float | None,
     refine_eps: float | None,
@@ -168,9 +201,9 @@ def evaluate(
     import deepapps
     from deepapps.runtime.threads import set_threads
 
-    from .specs import mask_settings
+    from .specs import everything_settings, mask_settings
 
-    masking = mask_settings(locals())
+    masking, grid = mask_settings(locals()), everything_settings(locals())
 
     set_threads()  # DEEPAPPS_THREADS, else every core
     t0 = time.perf_counter()
@@ -181,6 +214,8 @@ def evaluate(
     metrics: dict[str, Any] = score_samples(runner, samples, max_clicks, iou_target, progress)
     if detect and name != "coins":
         metrics.update(detect_then_segment_ap(runner, samples, boxes_model, boxes_conf, progress))
+    if everything and name != "coins":
+        metrics.update(everything_ap(runner, samples, grid, progress))
     metrics = {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}
     return EvalReport(
         task="segmentation",
@@ -203,8 +238,13 @@ def evaluate(
             "max_points": runner.max_points,
             "click_check": runner.click_check,
             "detector": (boxes_model or "object-detection default") if detect and name != "coins" else None,
+            "everything": (
+                {k: grid[k] if grid[k] is not None else v for k, v in runner.everything_defaults.items()}
+                if everything and name != "coins"
+                else None
+            ),
         },
     )
 
 
-__all__ = ["detect_then_segment_ap", "evaluate", "score_object", "score_samples"]
+__all__ = ["detect_then_segment_ap", "evaluate", "everything_ap", "score_object", "score_samples"]

@@ -82,9 +82,13 @@ def _everything_settings(st: Any, defaults: dict[str, Any]) -> dict[str, Any]:
     from .specs import EVERYTHING_OPTIONS
 
     values = {}
-    with st.expander("Segment everything: filters"):
+    with st.expander("Segment everything: settings"):
         for opt in EVERYTHING_OPTIONS:
-            if opt.type == "int":
+            if opt.type == "bool":
+                values[opt.name] = st.checkbox(
+                    opt.name.replace("_", " "), bool(defaults[opt.name]), key=f"seg_{opt.name}", help=opt.help
+                )
+            elif opt.type == "int":
                 values[opt.name] = int(
                     st.number_input(
                         opt.name.replace("_", " "),

@@ -35,6 +35,7 @@ from .clicks import check_mode, choose
 from .prompts import check_box, check_points
 from .refine import Guide, Refinement, refine_masks, respect_prompts
 from .results import SegmentationResult, make_instances
+from .rle import bbox_xywh
 from .specs import (
     CLICK_CHECK_SMALL,
     EVERYTHING_SAM,
@@ -430,12 +431,14 @@ class SegmentationRunner(Runner):
         pred_iou_thresh: float | None = None,
         stability_thresh: float | None = None,
         iou: float | None = None,
+        remask: bool | None = None,
     ) -> SegmentationResult:
         """Masks of everything in ``image`` from a grid of point prompts (SamAutomaticMaskGenerator:
-        filtering by predicted IoU and stability, then box NMS), largest first. A filter left as None
-        takes this model's own value (``everything_defaults``)."""
+        filtering by predicted IoU and stability, then box NMS), largest first; with ``remask`` each kept
+        mask is made again from its box through the prompt pipeline (:meth:`_remasked`). A setting left as
+        None takes this model's own value (``everything_defaults``)."""
         hit = self.set_image(image)
-        return self._everything(points_per_side, pred_iou_thresh, stability_thresh, iou, hit)
+        return self._everything(points_per_side, pred_iou_thresh, stability_thresh, iou, remask, hit)
 
     def _everything(
         self,
@@ -443,6 +446,7 @@ class SegmentationRunner(Runner):
         pred_iou_thresh: float | None,
         stability_thresh: float | None,
         iou: float | None,
+        remask: bool | None,
         hit: bool,
     ) -> SegmentationResult:
         from segment_anything import SamAutomaticMaskGenerator
@@ -452,6 +456,7 @@ class SegmentationRunner(Runner):
             "pred_iou_thresh": pred_iou_thresh,
             "stability_thresh": stability_thresh,
             "iou": iou,
+            "remask": remask,
         }
         used = {k: self.everything_defaults[k] if v is None else v for k, v in given.items()}
         generator = SamAutomaticMaskGenerator(
@@ -463,11 +468,53 @@ class SegmentationRunner(Runner):
             output_mode="binary_mask",
         )
         generator.predictor = self.predictor  # reuse the cached embedding
-        records = sorted(generator.generate(self.pixels), key=lambda r: -r["area"])
+        records = generator.generate(self.pixels)
+        self.predictor.set_image(
+            self.pixels
+        )  # the generator resets it; a cache hit brings it back for prompts
+        if used["remask"] and records and (self.zoom.active or self.refinement.active):
+            records = self._remasked(records, float(used["iou"]))
+        records = sorted(records, key=lambda r: -r["area"])
         masks = np.stack([r["segmentation"] for r in records]) if records else self._no_masks()
         scores = np.asarray([r["predicted_iou"] for r in records], dtype=np.float32)
         stability = [float(r["stability_score"]) for r in records]
-        return self._result("everything", masks, scores, None, hit, stability=stability, filters=used)
+        boxes = (
+            np.asarray([r["prompt_box"] for r in records]) if records and "prompt_box" in records[0] else None
+        )
+        return self._result(
+            "everything", masks, scores, None, hit, stability=stability, boxes=boxes, filters=used
+        )
+
+    def _remasked(self, records: list[dict[str, Any]], iou: float) -> list[dict[str, Any]]:
+        """The grid's masks made again from their boxes, as box prompts through zoom-in and refinement (a
+        grid mask is the network's coarse one-point guess; its box is a prompt the pipeline segments well).
+        Each remade mask is scored by its box prompt's predicted IoU (its stability stays the grid mask's,
+        the filter that let it in); best first, one overlapping a kept mask by more than ``iou`` is dropped."""
+        from .metrics import iou_matrix
+
+        # the generator's x, y, w, h ends at the mask's last pixel; a box prompt ends one past it
+        boxes = np.asarray([r["bbox"] for r in records], dtype=np.float64)
+        boxes[:, 2:] += boxes[:, :2] + 1
+        width, height = self.image.size
+        boxes[:, 2:] = np.minimum(boxes[:, 2:], [width, height])
+        masks, scores, _ = self.predict_boxes(boxes)
+        order = np.argsort(-scores, kind="stable")
+        overlap = iou_matrix(masks, masks)
+        kept: list[int] = []
+        for i in order:
+            if masks[i].any() and all(overlap[i, j] <= iou for j in kept):
+                kept.append(int(i))
+        return [
+            {
+                **records[i],
+                "segmentation": masks[i],
+                "area": int(masks[i].sum()),
+                "bbox": bbox_xywh(masks[i]),
+                "predicted_iou": float(scores[i]),
+                "prompt_box": boxes[i],
+            }
+            for i in kept
+        ]
 
     def _no_masks(self) -> np.ndarray:
         w, h = self.image.size
@@ -546,6 +593,7 @@ class SegmentationRunner(Runner):
         pred_iou_thresh: float | None,
         stability_thresh: float | None,
         iou: float | None,
+        remask: bool | None,
         out: Path | None,
     ) -> SegmentationResult:
         t0 = time.perf_counter()
@@ -562,7 +610,9 @@ class SegmentationRunner(Runner):
             elif prompted:
                 result = self._prompted(points, labels, box, multimask, mask_input, hit)
             else:
-                result = self._everything(points_per_side, pred_iou_thresh, stability_thresh, iou, hit)
+                result = self._everything(
+                    points_per_side, pred_iou_thresh, stability_thresh, iou, remask, hit
+                )
         t2 = time.perf_counter()
         self.finish(result, item, {"embed": (t1 - t0) * 1e3, "decode": (t2 - t1) * 1e3}, started=t0)
         if out is not None:

@@ -27,8 +27,22 @@ BOXES_MODEL = Option(
 #: Filters of "segment everything" per kind of model. SAM's own values suit the official checkpoints; the small
 #: models trained here predict lower IoUs and fuzzier edges (96 x 96 logits), so SAM's filters drop every
 #: mask they make. The small-model values were measured on 10 scenes *val* renders (docs/segmentation.md).
-EVERYTHING_SAM = {"points_per_side": 32, "pred_iou_thresh": 0.88, "stability_thresh": 0.95, "iou": 0.7}
-EVERYTHING_SMALL = {"points_per_side": 12, "pred_iou_thresh": 0.5, "stability_thresh": 0.6, "iou": 0.5}
+#: ``remask`` makes each kept mask again from its box through zoom-in and refinement: off for the official
+#: checkpoints (SAM as published), on for the small models, whose grid masks are coarse one-point guesses.
+EVERYTHING_SAM = {
+    "points_per_side": 32,
+    "pred_iou_thresh": 0.88,
+    "stability_thresh": 0.95,
+    "iou": 0.7,
+    "remask": False,
+}
+EVERYTHING_SMALL = {
+    "points_per_side": 12,
+    "pred_iou_thresh": 0.5,
+    "stability_thresh": 0.6,
+    "iou": 0.5,
+    "remask": True,
+}
 
 #: Refinement of prompted masks (refine.py) per kind of model: none for the official checkpoints (SAM as
 #: published); for the small models the guided filter at refine.Refinement's radius and eps (5 mask-logit cells,
@@ -200,7 +214,23 @@ EVERYTHING_OPTIONS = (
         min=0,
         max=1,
     ),
+    Option(
+        "remask",
+        "bool",
+        None,
+        "segment everything: make each kept mask again from its box, a box prompt through zoom-in and "
+        "refinement, and drop a remade mask overlapping a better one by more than --iou (not set: the "
+        "model's own; on for sam-tiny-scenes, off for official SAM; nothing to do with zoom-in and "
+        "refinement both off)",
+    ),
 )
+
+
+def everything_settings(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """The segment-everything options among a verb's ``arguments`` (``locals()``), as keyword arguments of
+    ``runner.segment_everything``."""
+    return {option.name: arguments[option.name] for option in EVERYTHING_OPTIONS}
+
 
 RUN_OPTIONS = (
     Option("points", "float", None, "point prompts in pixels: x,y pairs (x1,y1,x2,y2,...)", multiple=True),
@@ -344,6 +374,14 @@ EVAL_OPTIONS = (
     ),
     BOXES_MODEL,
     Option("boxes_conf", "float", 0.05, "detect then segment: detector confidence threshold", min=0, max=1),
+    Option(
+        "everything",
+        "bool",
+        False,
+        "scenes: also score segment everything (class-agnostic mask AP50-95 by predicted IoU, and the share of "
+        "objects one of its masks covers at IoU >= 0.5)",
+    ),
+    *EVERYTHING_OPTIONS,
     *MASK_OPTIONS,
     *SCENE_OPTIONS,
     PROGRESS,
