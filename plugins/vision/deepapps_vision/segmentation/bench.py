@@ -148,6 +148,11 @@ def bench(
     repeats: int,
     image_size: int,
     everything: bool,
+    points_per_side: int | None,
+    pred_iou_thresh: float | None,
+    stability_thresh: float | None,
+    iou: float | None,
+    remask: bool | None,
     refine: str | None,
     refine_radius: float | None,
     refine_eps: float | None,
@@ -165,9 +170,9 @@ def bench(
     import deepapps
     from deepapps.runtime.threads import set_threads
 
-    from .specs import mask_settings
+    from .specs import everything_settings, mask_settings
 
-    masking = mask_settings(locals())
+    masking, grid = mask_settings(locals()), everything_settings(locals())
 
     set_threads()  # DEEPAPPS_THREADS, else every core
     t0 = time.perf_counter()
@@ -199,7 +204,7 @@ def bench(
             report.add(name, timings[name], unit, stat="median", note=note, **extra)
     if everything:
         start = time.perf_counter()
-        found = runner.segment_everything(image)
+        found = runner.segment_everything(image, **grid)
         elapsed = round((time.perf_counter() - start) * 1e3, 1)
         report.add(
             "segment_everything_ms", elapsed, "ms/image", masks=len(found.instances), **(found.filters or {})

@@ -391,6 +391,7 @@ BENCH_OPTIONS = (
     Option("repeats", "int", 20, "timed runs per figure (the median is reported)", min=1, max=10_000),
     Option("image_size", "int", 320, "side of the rendered test image in pixels", min=32, max=4096),
     Option("everything", "bool", True, "also time segment-everything on the image"),
+    *EVERYTHING_OPTIONS,
     *MASK_OPTIONS,
 )
 
