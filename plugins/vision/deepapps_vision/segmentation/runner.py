@@ -469,9 +469,8 @@ class SegmentationRunner(Runner):
         )
         generator.predictor = self.predictor  # reuse the cached embedding
         records = generator.generate(self.pixels)
-        self.predictor.set_image(
-            self.pixels
-        )  # the generator resets it; a cache hit brings it back for prompts
+        # the generator resets the predictor's image; a cache hit brings it back for later prompts
+        self.predictor.set_image(self.pixels)
         if used["remask"] and records and (self.zoom.active or self.refinement.active):
             records = self._remasked(records, float(used["iou"]))
         records = sorted(records, key=lambda r: -r["area"])
