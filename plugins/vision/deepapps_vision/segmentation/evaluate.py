@@ -96,9 +96,7 @@ def detect_then_segment_ap(
     sam_ap, box_ap = MaskAP(), MaskAP()
     for sample in bar(samples, desc="detect then segment", unit="img", disable=not progress):
         result = runner.detect_then_segment(sample.image, "object-detection", boxes_model, boxes_conf)
-        gt = (
-            np.stack([sample.mask(k) for k in range(1, sample.count + 1)]) if sample.count else np.zeros((0,))
-        )
+        gt = _object_masks(sample)
         gt_cls = np.asarray(sample.classes[: sample.count])
         pred_cls = np.asarray([index.get(m.label, -1) for m in result.instances])
         scores = np.asarray([m.det_conf for m in result.instances], dtype=np.float64)
@@ -122,9 +120,7 @@ def everything_ap(runner: Any, samples: list[Sample], settings: dict[str, Any], 
     ap, covered, objects, found = MaskAP(), 0, 0, 0
     for sample in bar(samples, desc="segment everything", unit="img", disable=not progress):
         result = runner.segment_everything(sample.image, **settings)
-        gt = (
-            np.stack([sample.mask(k) for k in range(1, sample.count + 1)]) if sample.count else np.zeros((0,))
-        )
+        gt = _object_masks(sample)
         masks = result.masks.reshape(len(result.instances), *sample.instances.shape)
         ap.add(masks, result.scores.astype(np.float64), np.zeros(len(masks)), gt, np.zeros(sample.count))
         if sample.count and len(masks):
@@ -137,6 +133,11 @@ def everything_ap(runner: Any, samples: list[Sample], settings: dict[str, Any], 
         "everything_recall50": covered / max(objects, 1),
         "everything_masks_per_image": found / max(len(samples), 1),
     }
+
+
+def _object_masks(sample: Sample) -> np.ndarray:
+    """The sample's ground-truth masks, one per object (K x H x W; an empty array without objects)."""
+    return np.stack([sample.mask(k) for k in range(1, sample.count + 1)]) if sample.count else np.zeros((0,))
 
 
 def _filled_boxes(result: Any, shape: tuple[int, int]) -> np.ndarray:
@@ -238,11 +239,7 @@ def evaluate(
             "max_points": runner.max_points,
             "click_check": runner.click_check,
             "detector": (boxes_model or "object-detection default") if detect and name != "coins" else None,
-            "everything": (
-                {k: grid[k] if grid[k] is not None else v for k, v in runner.everything_defaults.items()}
-                if everything and name != "coins"
-                else None
-            ),
+            "everything": runner.resolved_everything(**grid) if everything and name != "coins" else None,
         },
     )
 

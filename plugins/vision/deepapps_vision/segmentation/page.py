@@ -78,27 +78,20 @@ def _buttons(st: Any, state: dict[str, Any]) -> None:
 
 
 def _everything_settings(st: Any, defaults: dict[str, Any]) -> dict[str, Any]:
-    """The segment-everything filters, starting from the loaded model's own values."""
+    """The segment-everything settings, starting from the loaded model's own values (the shared option widget,
+    the thresholds as sliders)."""
+    from dataclasses import replace
+
+    from deepapps_ui import widgets
+
     from .specs import EVERYTHING_OPTIONS
 
     values = {}
     with st.expander("Segment everything: settings"):
         for opt in EVERYTHING_OPTIONS:
-            if opt.type == "bool":
-                values[opt.name] = st.checkbox(
-                    opt.name.replace("_", " "), bool(defaults[opt.name]), key=f"seg_{opt.name}", help=opt.help
-                )
-            elif opt.type == "int":
-                values[opt.name] = int(
-                    st.number_input(
-                        opt.name.replace("_", " "),
-                        int(opt.min),
-                        int(opt.max),
-                        int(defaults[opt.name]),
-                        key=f"seg_{opt.name}",
-                        help=opt.help,
-                    )
-                )
+            if opt.type in ("bool", "int"):
+                own = replace(opt, default=defaults[opt.name])
+                values[opt.name] = widgets.option_widget(own, key=f"seg_{opt.name}")
             else:
                 values[opt.name] = st.slider(
                     opt.name.replace("_", " "),

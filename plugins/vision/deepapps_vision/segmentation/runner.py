@@ -32,6 +32,7 @@ from .clicks import LOCAL as CLICK_CHECK_LOCAL
 from .clicks import MODES as CLICK_CHECKS
 from .clicks import OFF as CLICK_CHECK_OFF
 from .clicks import check_mode, choose
+from .metrics import iou_matrix
 from .prompts import check_box, check_points
 from .refine import Guide, Refinement, refine_masks, respect_prompts
 from .results import SegmentationResult, make_instances
@@ -451,14 +452,13 @@ class SegmentationRunner(Runner):
     ) -> SegmentationResult:
         from segment_anything import SamAutomaticMaskGenerator
 
-        given = {
-            "points_per_side": points_per_side,
-            "pred_iou_thresh": pred_iou_thresh,
-            "stability_thresh": stability_thresh,
-            "iou": iou,
-            "remask": remask,
-        }
-        used = {k: self.everything_defaults[k] if v is None else v for k, v in given.items()}
+        used = self.resolved_everything(
+            points_per_side=points_per_side,
+            pred_iou_thresh=pred_iou_thresh,
+            stability_thresh=stability_thresh,
+            iou=iou,
+            remask=remask,
+        )
         generator = SamAutomaticMaskGenerator(
             self.sam,
             points_per_side=int(used["points_per_side"]),
@@ -484,13 +484,16 @@ class SegmentationRunner(Runner):
             "everything", masks, scores, None, hit, stability=stability, boxes=boxes, filters=used
         )
 
+    def resolved_everything(self, **given: Any) -> dict[str, Any]:
+        """The segment-everything settings a call uses: each one ``given`` as not None, else this model's own
+        (``everything_defaults``)."""
+        return {k: v if given.get(k) is None else given[k] for k, v in self.everything_defaults.items()}
+
     def _remasked(self, records: list[dict[str, Any]], iou: float) -> list[dict[str, Any]]:
         """The grid's masks made again from their boxes, as box prompts through zoom-in and refinement (a
         grid mask is the network's coarse one-point guess; its box is a prompt the pipeline segments well).
         Each remade mask is scored by its box prompt's predicted IoU (its stability stays the grid mask's,
         the filter that let it in); best first, one overlapping a kept mask by more than ``iou`` is dropped."""
-        from .metrics import iou_matrix
-
         # the generator's x, y, w, h ends at the mask's last pixel; a box prompt ends one past it
         boxes = np.asarray([r["bbox"] for r in records], dtype=np.float64)
         boxes[:, 2:] += boxes[:, :2] + 1
